@@ -393,14 +393,15 @@ def _check_dimensions(run: _Run) -> None:
     if has_w != has_h:
         missing = "height" if has_w else "width"
         run.add(missing, "paired", "width and height must be used together.",
-                f"Give both width and height, one of: {', '.join(allowed)}.",
+                f"Send '{run.n('width')}' and '{run.n('height')}' together, one of: {', '.join(allowed)}.",
                 value=task.get("width" if has_w else "height"), allowed=allowed)  # fmt: skip
         return
     pair = (task["width"], task["height"])
     if not any(_is_int(pair[0]) and _is_int(pair[1]) and pair == (d.width, d.height) for d in spec.dimensions):
         run.add("width/height", "allowed_values",
                 f"{_shown(pair[0])}x{_shown(pair[1])} is not a size {spec.name} renders.",
-                f"Use one of: {', '.join(allowed)}.", value=f"{_shown(pair[0])}x{_shown(pair[1])}",
+                f"Set '{run.n('width/height')}' to one of: {', '.join(allowed)}.",
+                value=f"{_shown(pair[0])}x{_shown(pair[1])}",
                 allowed=allowed)  # fmt: skip
 
 
@@ -486,7 +487,8 @@ def _check_frame_images(run: _Run, value: object) -> None:
         if positions.count(position) > 1:
             run.add("inputs.frameImages", "duplicate_frame",
                     f"Two frame images both target the {position} frame.",
-                    "Give at most one first frame and one last frame.", value=positions)  # fmt: skip
+                    f"Give '{run.n('inputs.frameImages')}' at most one first frame and one last frame.",
+                    value=positions)  # fmt: skip
 
 
 def _check_reference_images(run: _Run, value: object) -> None:
@@ -545,7 +547,8 @@ def _check_elements(run: _Run, value: object) -> None:
         if "videos" in element and (has_images or "voices" in element):
             run.add(f"{path}.videos", "combination",
                     "An element's video cannot be combined with images or voices.",
-                    "Use either a video, or a frontal image (with optional extra images and a voice).",
+                    f"Keep '{run.n(path + '.videos')}' alone, or drop it for a frontal image "
+                    "(with optional extra images and a voice).",
                     value=sorted(k for k in ("frontalImage", "images", "voices") if k in element))  # fmt: skip
 
 
@@ -620,7 +623,8 @@ def _check_multi_prompt(run: _Run, value: object) -> None:
         stated = "" if "duration" in run.task else f" (the default, {spec.default_duration} s, as none is set)"
         run.add(path, "sum_mismatch",
                 f"The shots add up to {total} s but the video's duration is {duration} s{stated}.",
-                f"Make the shot durations add up to {duration}, or set '{run.n('duration')}' to {total}.",
+                f"Make the durations in '{run.n(path)}' add up to {duration}, or set "
+                f"'{run.n('duration')}' to {total}.",
                 value=total, allowed=duration)  # fmt: skip
 
 
@@ -698,12 +702,15 @@ def _check_element_references(run: _Run) -> None:
                 run.add(path, "element_reference",
                         f"The prompt refers to {match.group(0)} but "
                         + (f"only {count} element(s) are given." if count else "no elements are given."),
-                        f"Refer only to <<<element_1>>> to <<<element_{count}>>>, in the order of "
-                        f"'{run.n('inputs.elements')}'." if count else
-                        f"Add the element to '{run.n('inputs.elements')}', or remove {match.group(0)}.",
+                        f"In '{run.n(path)}', refer only to <<<element_1>>> to <<<element_{count}>>>, "
+                        f"in the order of '{run.n('inputs.elements')}'." if count else
+                        f"Add the element to '{run.n('inputs.elements')}', or remove {match.group(0)} "
+                        f"from '{run.n(path)}'.",
                         value=match.group(0))  # fmt: skip
     for number in range(1, count + 1):
         if number not in referenced:
-            run.add(f"inputs.elements[{number - 1}]", "element_unused",
-                    f"Element {number} is given but the prompt never refers to <<<element_{number}>>>.",
-                    f"Write <<<element_{number}>>> in the prompt where it should appear, or remove the element.")  # fmt: skip
+            path = f"inputs.elements[{number - 1}]"
+            run.add(path, "element_unused",
+                    f"Element {number} is given but no prompt refers to <<<element_{number}>>>.",
+                    f"Write <<<element_{number}>>> in the prompt where it should appear, or remove "
+                    f"'{run.n(path)}'.")  # fmt: skip
