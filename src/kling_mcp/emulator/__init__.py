@@ -1,0 +1,27 @@
+"""A local Runware emulator: a real HTTP server on loopback that speaks the
+Runware task API for videoInference, getResponse and mediaStorage.
+
+The test suite and ``--simulate`` mode use it in place of Runware. Jobs finish
+on a (scalable) clock, results download as a small valid MP4, and faults
+(HTTP errors, slow or dropped connections, broken JSON, failed jobs) can be
+injected from Python or over HTTP. Everything received is recorded in
+``Emulator.stats``.
+"""
+
+from ._emulator import Emulator, EmulatorStats, Outcome
+from ._faults import FAULT_KINDS, Fault, FaultKind
+from ._mp4 import placeholder_mp4
+from ._server import run_emulator, run_emulator_in_thread, serve
+
+__all__ = [
+    "FAULT_KINDS",
+    "Emulator",
+    "EmulatorStats",
+    "Fault",
+    "FaultKind",
+    "Outcome",
+    "placeholder_mp4",
+    "run_emulator",
+    "run_emulator_in_thread",
+    "serve",
+]

@@ -1,0 +1,357 @@
+"""The emulator's state and its handling of Runware tasks, apart from HTTP."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import random
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..constraints import check
+from ._faults import Fault, FaultBook
+from ._jobs import DOCS_VIDEO, Failure, Job, new_job, poll, random_uuid
+
+DOCS_TASKS = "https://runware.ai/docs/en/getting-started/how-to-connect"
+DOCS_MEDIA = "https://runware.ai/docs/en/utilities/media-storage"
+
+_DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^;,]*)*?);base64,(?P<data>.*)$", re.DOTALL)
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+    (b"ID3", "audio/mpeg"),
+)
+
+
+@dataclass(slots=True)
+class EmulatorStats:
+    """What the emulator has been sent, for tests to assert on."""
+
+    http_requests: int = 0  # every request to /v1, whatever came of it
+    requests_by_task_type: Counter[str] = field(default_factory=Counter)  # each type once per request holding it
+    # Every videoInference task that reached task handling (not stopped by auth or
+    # an HTTP fault), keyed by taskUUID: refused and duplicate ones count too.
+    submissions: Counter[str] = field(default_factory=Counter)
+    accepted: Counter[str] = field(default_factory=Counter)  # jobs started, by taskUUID
+    faults_fired: Counter[str] = field(default_factory=Counter)
+    tasks: list[Any] = field(default_factory=list)  # every task received on /v1, as sent
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "http_requests": self.http_requests,
+            "requests_by_task_type": dict(self.requests_by_task_type),
+            "submissions": dict(self.submissions),
+            "accepted": dict(self.accepted),
+            "faults_fired": dict(self.faults_fired),
+            "tasks": list(self.tasks),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    content: bytes | None
+    url: str | None
+    content_type: str
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The answer to one /v1 request, before it is put on the wire."""
+
+    status: int
+    data: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
+
+    def body(self) -> dict[str, Any]:
+        return {"errors": self.errors, "data": self.data} if self.errors else {"data": self.data}
+
+
+class Emulator:
+    """A Runware stand-in: tasks in, Runware-shaped answers out, everything recorded.
+
+    Thread-safe, so a test may arm faults or read stats while a server thread
+    serves requests.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        job_seconds: tuple[float, float] = (30.0, 90.0),
+        time_scale: float = 1.0,
+        seed: int | None = None,
+        edit_source_seconds: int = 6,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not api_key:
+            raise ValueError("The emulator needs a non-empty api_key.")
+        lo, hi = job_seconds
+        if not 0 <= lo <= hi:
+            raise ValueError("job_seconds must be (lo, hi) with 0 <= lo <= hi.")
+        if time_scale < 0:
+            raise ValueError("time_scale must be 0 or more.")
+        self._api_key = api_key.encode()
+        self.job_seconds = (float(lo), float(hi))
+        self.time_scale = float(time_scale)
+        self.seed = seed
+        self.edit_source_seconds = edit_source_seconds
+        self._clock = clock
+        self._lock = threading.RLock()
+        self.base_url = ""  # set by the runner once the port is known
+        self._init_state()
+
+    def _init_state(self) -> None:
+        self._rng = random.Random(self.seed)
+        self._faults = FaultBook(self.seed)
+        self._jobs: dict[str, Job] = {}
+        self._videos: dict[str, Job] = {}
+        self._media: dict[str, Media] = {}
+        self.stats = EmulatorStats()
+
+    def __repr__(self) -> str:  # never show the key
+        return f"Emulator(base_url={self.base_url!r}, job_seconds={self.job_seconds}, time_scale={self.time_scale})"
+
+    @property
+    def url(self) -> str:
+        """The task endpoint, as the client is configured with it."""
+        return f"{self.base_url}/v1"
+
+    # -- control ---------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget every job, upload, fault and count, and restart the seeded RNG."""
+        with self._lock:
+            self._init_state()
+
+    def add_fault(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.add(fault)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    @property
+    def faults(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return self._faults.armed()
+
+    def stats_dict(self) -> dict[str, Any]:
+        """A snapshot of the stats, safe to take while another thread serves requests."""
+        with self._lock:
+            return self.stats.to_dict()
+
+    def authorized(self, header: str | None) -> bool:
+        scheme, _, key = (header or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(key.strip().encode(), self._api_key)
+
+    # -- requests --------------------------------------------------------------------
+
+    def record(self, body: Any) -> set[str]:
+        """Count a /v1 request and keep its tasks; returns the task types it holds."""
+        with self._lock:
+            self.stats.http_requests += 1
+            tasks = body if isinstance(body, list) else [body] if body is not None else []
+            self.stats.tasks.extend(tasks)
+            types = {t["taskType"] for t in tasks if isinstance(t, dict) and isinstance(t.get("taskType"), str)}
+            self.stats.requests_by_task_type.update(types)
+            return types
+
+    def request_faults(self, task_types: set[str]) -> list[Fault]:
+        with self._lock:
+            fired = self._faults.for_request(task_types)
+            self.stats.faults_fired.update(f.kind for f in fired)
+            return fired
+
+    def handle(self, body: Any, base_url: str) -> Outcome:
+        """Process the tasks of one authorized /v1 request."""
+        if not isinstance(body, list) or not body:
+            error = _error(
+                "invalidParameter", "The request body must be a non-empty JSON array of task objects.",
+                parameter="body", task_type=None, task_uuid=None, docs=DOCS_TASKS,
+            )  # fmt: skip
+            return Outcome(400, [], [error])
+        data: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        failed = 0
+        with self._lock:
+            for task in body:
+                task_errors = self._handle_task(task, base_url, data, errors)
+                errors.extend(task_errors)
+                failed += bool(task_errors)
+        return Outcome(400 if failed == len(body) else 200, data, errors)
+
+    def _handle_task(
+        self, task: Any, base_url: str, data: list[dict[str, Any]], job_errors: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Handle one task; returns its request errors (job failures go to job_errors)."""
+        if not isinstance(task, dict):
+            return [_error("invalidParameter", "Each task must be a JSON object.", parameter="$",
+                           task_type=None, task_uuid=None, docs=DOCS_TASKS)]  # fmt: skip
+        task_type = task.get("taskType")
+        task_uuid = task.get("taskUUID") if isinstance(task.get("taskUUID"), str) else None
+        match task_type:
+            case "videoInference":
+                return self._video_inference(task, task_uuid, data)
+            case "getResponse":
+                return self._get_response(task_uuid, base_url, data, job_errors)
+            case "mediaStorage":
+                return self._media_storage(task, task_uuid, base_url, data)
+        return [_error(
+            "unsupportedTaskType",
+            f"The task type {task_type!r} is not supported here; this emulator serves "
+            "videoInference, getResponse and mediaStorage.",
+            parameter="taskType", task_type=task_type if isinstance(task_type, str) else None,
+            task_uuid=task_uuid, docs=DOCS_TASKS, allowed=["videoInference", "getResponse", "mediaStorage"],
+        )]  # fmt: skip
+
+    def _video_inference(self, task: dict[str, Any], task_uuid: str | None, data: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if task_uuid is not None:
+            self.stats.submissions[task_uuid] += 1
+        errors = [
+            _error("invalidParameter", f"{v.message} {v.fix}", parameter=v.field, task_type="videoInference",
+                   task_uuid=task_uuid, docs=DOCS_VIDEO, allowed=v.allowed)  # fmt: skip
+            for v in check(task)
+        ]
+        if "deliveryMethod" not in task:
+            errors.append(_error(
+                "invalidDeliveryMethod", "Video inference is asynchronous: set deliveryMethod to 'async' "
+                "and poll the result with getResponse.",
+                parameter="deliveryMethod", task_type="videoInference", task_uuid=task_uuid, docs=DOCS_VIDEO,
+                allowed=["async"],
+            ))  # fmt: skip
+        if errors:
+            return errors
+        assert task_uuid is not None  # check() refuses a task without a UUID v4
+        if task_uuid in self._jobs:
+            return [_error(
+                "duplicateTaskUUID", f"A task with taskUUID {task_uuid} was already submitted. "
+                "Use a new UUID v4 for a new task, or poll the existing one with getResponse.",
+                parameter="taskUUID", task_type="videoInference", task_uuid=task_uuid, docs=DOCS_VIDEO,
+            )]  # fmt: skip
+        fault = self._faults.for_job()
+        if fault is not None:
+            self.stats.faults_fired[fault.kind] += 1
+        job = new_job(
+            task, now=self._clock(), rng=self._rng, job_seconds=self.job_seconds, time_scale=self.time_scale,
+            edit_source_seconds=self.edit_source_seconds, failure=None if fault is None else Failure.from_fault(fault),
+        )  # fmt: skip
+        self._jobs[task_uuid] = job
+        for result in job.results:
+            self._videos[result.video_uuid] = job
+        self.stats.accepted[task_uuid] += 1
+        data.append({"taskType": "videoInference", "taskUUID": task_uuid})
+        return []
+
+    def _get_response(
+        self, task_uuid: str | None, base_url: str, data: list[dict[str, Any]], job_errors: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        job = self._jobs.get(task_uuid) if task_uuid is not None else None
+        if job is None:
+            return [_error("taskNotFound", "No task with this taskUUID.", parameter="taskUUID",
+                           task_type="getResponse", task_uuid=task_uuid, docs=DOCS_TASKS)]  # fmt: skip
+        items, errors = poll(job, now=self._clock(), base_url=base_url)
+        data.extend(items)
+        job_errors.extend(errors)
+        return []
+
+    def _media_storage(
+        self, task: dict[str, Any], task_uuid: str | None, base_url: str, data: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        def bad(parameter: str, message: str, allowed: Any = None) -> list[dict[str, Any]]:
+            return [_error("invalidParameter", message, parameter=parameter, task_type="mediaStorage",
+                           task_uuid=task_uuid, docs=DOCS_MEDIA, allowed=allowed)]  # fmt: skip
+
+        if task_uuid is None:
+            return bad("taskUUID", "taskUUID must be a UUID v4.")
+        if task.get("operation") != "upload":
+            return bad("operation", "operation must be 'upload'.", ["upload"])
+        media = _parse_media(task.get("media"))
+        if media is None:
+            return bad("media", "media must be a data URI, base64-encoded bytes or an http(s) URL.")
+        media_uuid = random_uuid(self._rng)
+        self._media[media_uuid] = media
+        data.append({"taskType": "mediaStorage", "taskUUID": task_uuid, "mediaUUID": media_uuid,
+                     "mediaURL": f"{base_url}/media/{media_uuid}"})  # fmt: skip
+        return []
+
+    # -- downloads -------------------------------------------------------------------
+
+    def video(self, video_uuid: str) -> Literal["ready", "expired", "missing"]:
+        """Whether a result video can be downloaded now."""
+        with self._lock:
+            job = self._videos.get(video_uuid)
+            result = job.result_for(video_uuid) if job is not None else None
+            now = self._clock()
+            if job is None or result is None or job.failure is not None or now < result.finish_at:
+                return "missing"
+            if job.url_lifetime is not None and now >= result.finish_at + job.url_lifetime:
+                return "expired"
+            return "ready"
+
+    def media(self, media_uuid: str) -> Media | None:
+        with self._lock:
+            return self._media.get(media_uuid)
+
+
+def _error(
+    code: str,
+    message: str,
+    *,
+    parameter: str | None,
+    task_type: str | None,
+    task_uuid: str | None,
+    docs: str,
+    allowed: Any = None,
+) -> dict[str, Any]:
+    error: dict[str, Any] = {
+        "code": code,
+        "message": message,
+        "parameter": parameter,
+        "taskType": task_type,
+        "taskUUID": task_uuid,
+        "documentation": docs,
+    }
+    if allowed is not None:
+        error["allowedValues"] = allowed
+    return error
+
+
+def _parse_media(value: Any) -> Media | None:
+    if not isinstance(value, str) or not value:
+        return None
+    if value.startswith(("https://", "http://")):
+        # Never fetched: the emulator must not reach the network.
+        return Media(None, value, "text/uri-list")
+    mime = None
+    payload = value
+    if value.startswith("data:"):
+        match = _DATA_URI.match(value)
+        if match is None:
+            return None
+        mime, payload = match["mime"], match["data"]
+    try:
+        content = base64.b64decode("".join(payload.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if not content:
+        return None
+    return Media(content, None, mime or _sniff(content))
+
+
+def _sniff(content: bytes) -> str:
+    for magic, mime in _MAGIC:
+        if content.startswith(magic):
+            return mime
+    if content[4:8] == b"ftyp":
+        return "video/mp4"
+    if content[:4] == b"RIFF" and content[8:12] in (b"WEBP", b"WAVE"):
+        return "image/webp" if content[8:12] == b"WEBP" else "audio/wav"
+    return "application/octet-stream"
