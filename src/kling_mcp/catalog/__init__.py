@@ -21,6 +21,7 @@ from ._spec import (
     Requires,
     Rule,
 )
+from ._describe import describe
 from .models import MODELS
 
 _BY_NAME: dict[str, ModelSpec] = {}
@@ -58,5 +59,6 @@ __all__ = [
     "Pricing",
     "Requires",
     "Rule",
+    "describe",
     "get_model",
 ]

@@ -1,0 +1,294 @@
+"""The job lifecycle: spend guard, ledger, submission, one shared poller, and waiting.
+
+Every paid job is written to the ledger before its request leaves, and is tracked
+until it ends, across restarts: a new process resumes polling every job the ledger
+still has in flight. All in-flight jobs are polled together, one HTTP request per
+tick, at an interval that starts short and backs off to a cap.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from .core import PreparedRequest
+from .ledger import TERMINAL, JobRecord, Ledger
+from .runware import ProviderError, RunwareClient, RunwareError, TaskUpdate
+
+log = logging.getLogger("kling_mcp.jobs")
+
+ProgressCallback = Callable[[float, float, str], Awaitable[None]]
+
+# A Kling job typically renders in 30 to 90 s; progress between polls is estimated against this.
+TYPICAL_JOB_SECONDS = 90.0
+# A job Runware keeps saying it does not know is given this many polls before it is written off.
+NOT_FOUND_POLLS = 3
+
+
+class MissingApiKey(RunwareError):
+    def __init__(self) -> None:
+        super().__init__(
+            "auth",
+            "No Runware API key is configured, so nothing can be submitted. Set RUNWARE_API_KEY in the MCP "
+            "client's configuration for kling-mcp (or run it with --simulate to use the built-in emulator). "
+            "Listing models and dry runs work without a key",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    daily_usd: Decimal | None = None
+    total_usd: Decimal | None = None
+
+
+class JobService:
+    def __init__(
+        self,
+        client: RunwareClient,
+        ledger: Ledger,
+        *,
+        caps: Caps = Caps(),
+        poll_initial_s: float = 2.0,
+        poll_max_s: float = 10.0,
+        poll_factor: float = 1.5,
+    ) -> None:
+        self.client = client
+        self.ledger = ledger
+        self.caps = caps
+        self._poll_initial, self._poll_max, self._poll_factor = poll_initial_s, poll_max_s, poll_factor
+        self._interval = poll_initial_s
+        self._in_flight: set[str] = set()
+        self._not_found: dict[str, int] = {}
+        self._changed: dict[str, anyio.Event] = {}
+        self._wake = anyio.Event()
+        self.polls_sent = 0
+        self.finished_at: dict[str, float] = {}  # when the poller first saw each job end (for benchmarks)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self, task_group: TaskGroup) -> None:
+        """Resume tracking every job the ledger still has in flight, and start the poller."""
+        for job in await anyio.to_thread.run_sync(self.ledger.in_flight):
+            self._in_flight.add(job.task_uuid)
+        if self._in_flight:
+            log.info("Resuming %d job(s) still in flight", len(self._in_flight))
+        task_group.start_soon(self._poll_loop)
+
+    def _track(self, task_uuid: str) -> None:
+        self._in_flight.add(task_uuid)
+        self._interval = self._poll_initial
+        self._wake.set()
+
+    # -- submitting --------------------------------------------------------------------------------
+
+    async def submit(self, prepared: PreparedRequest, tool: str) -> JobRecord:
+        """Reserve the estimate under the caps, record the job, then submit it.
+
+        Raises SpendCapExceeded (nothing recorded or sent) or MissingApiKey. Otherwise
+        always returns the job, whatever became of the submission.
+        """
+        if not self.client.has_key:
+            raise MissingApiKey()
+        assert prepared.ok and prepared.estimate is not None
+        payload = prepared.payload
+        job = JobRecord(
+            task_uuid=payload["taskUUID"],
+            model=payload["model"],
+            tool=tool,
+            status="pending",
+            payload=payload,
+            reserve_usd=prepared.estimate.reserve,
+            number_results=int(payload.get("numberResults", 1)),
+            estimate=prepared.estimate.to_dict(),
+        )
+        await anyio.to_thread.run_sync(
+            lambda: self.ledger.record_new(job, daily_cap=self.caps.daily_usd, total_cap=self.caps.total_usd)
+        )
+        try:
+            result = await self.client.submit(payload)
+        except BaseException:
+            # Cancelled or crashed mid-send: the job may or may not be at Runware; the poller finds out.
+            with anyio.CancelScope(shield=True):
+                await self._update(job.task_uuid, status="unknown")
+                self._track(job.task_uuid)
+            raise
+        errors = [e.to_dict() for e in result.errors]
+        if result.outcome == "accepted":
+            record = await self._update(job.task_uuid, status="submitted", submitted_at=time.time())
+            self._track(job.task_uuid)
+        elif result.outcome == "rejected":
+            record = await self._update(job.task_uuid, status="rejected", errors=errors, finished_at=time.time())
+        else:
+            note = [{"category": "network", "message": result.note, "next_step": "kling-mcp keeps looking the task "
+                     "up; it is never re-sent blindly. Check again with get_video_status."}]  # fmt: skip
+            record = await self._update(job.task_uuid, status="unknown", errors=errors + note)
+            self._track(job.task_uuid)
+        assert record is not None
+        return record
+
+    async def _update(self, task_uuid: str, **changes: Any) -> JobRecord | None:
+        record = await anyio.to_thread.run_sync(lambda: self.ledger.update(task_uuid, **changes))
+        event = self._changed.pop(task_uuid, None)
+        if event is not None:
+            event.set()
+        return record
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    async def get(self, task_uuid: str) -> JobRecord | None:
+        return await anyio.to_thread.run_sync(self.ledger.get, task_uuid)
+
+    async def refresh(self, task_uuids: list[str]) -> dict[str, JobRecord | None]:
+        """The jobs, after one poll of those still in flight (a single HTTP request)."""
+        jobs = {u: await self.get(u) for u in task_uuids}
+        live = [u for u, j in jobs.items() if j is not None and j.in_flight]
+        if live and self.client.has_key:
+            try:
+                await self._poll_once(live)
+            except RunwareError as exc:
+                log.warning("Refreshing %d job(s) failed: %s", len(live), exc)
+            jobs.update({u: await self.get(u) for u in live})
+        return jobs
+
+    async def wait(
+        self, task_uuid: str, timeout: float, on_progress: ProgressCallback | None = None
+    ) -> tuple[JobRecord | None, bool]:
+        """Wait until the job ends or ``timeout`` passes: (the job as it is then, whether it ended)."""
+        job = await self.get(task_uuid)
+        if job is None or job.status in TERMINAL:
+            return job, job is not None
+        if job.in_flight and task_uuid not in self._in_flight:
+            self._track(task_uuid)
+        started = time.monotonic()
+        with anyio.move_on_after(timeout):
+            while True:
+                event = self._changed.setdefault(task_uuid, anyio.Event())
+                with anyio.move_on_after(1.0):
+                    await event.wait()
+                job = await self.get(task_uuid)
+                if job is None or job.status in TERMINAL:
+                    break
+                if on_progress is not None:
+                    await on_progress(*_progress(job, time.monotonic() - started))
+        job = await self.get(task_uuid)
+        ended = job is not None and job.status in TERMINAL
+        if on_progress is not None and ended:
+            await on_progress(100.0, 100.0, f"{job.status}")  # type: ignore[union-attr]
+        return job, ended
+
+    # -- polling ---------------------------------------------------------------------------------------
+
+    async def _poll_loop(self) -> None:
+        while True:
+            if not self._in_flight or not self.client.has_key:
+                self._wake = anyio.Event()
+                await self._wake.wait()
+                continue
+            with anyio.move_on_after(self._interval):
+                self._wake = anyio.Event()
+                await self._wake.wait()
+            if not self._in_flight:
+                continue
+            try:
+                await self._poll_once(sorted(self._in_flight))
+            except RunwareError as exc:
+                log.warning("Polling %d job(s) failed, will retry: %s", len(self._in_flight), exc)
+            except Exception:  # the poller must outlive any one bad answer
+                log.exception("Unexpected error while polling")
+            self._interval = min(self._interval * self._poll_factor, self._poll_max)
+
+    async def _poll_once(self, task_uuids: list[str]) -> None:
+        self.polls_sent += 1
+        updates = await self.client.poll(task_uuids)
+        for task_uuid, update in updates.items():
+            job = await self.get(task_uuid)
+            if job is None:
+                self._in_flight.discard(task_uuid)
+                continue
+            changes = self._merge(job, update)
+            if changes:
+                record = await self._update(task_uuid, **changes)
+                if record is not None and record.status in TERMINAL:
+                    self._in_flight.discard(task_uuid)
+                    self.finished_at.setdefault(task_uuid, time.monotonic())
+            elif job.status in TERMINAL:
+                self._in_flight.discard(task_uuid)
+
+    def _merge(self, job: JobRecord, update: TaskUpdate) -> dict[str, Any]:
+        if update.not_found:
+            seen = self._not_found[job.task_uuid] = self._not_found.get(job.task_uuid, 0) + 1
+            if seen < NOT_FOUND_POLLS:
+                return {}
+            self._not_found.pop(job.task_uuid, None)
+            if job.status in ("pending", "unknown"):
+                # The submission never landed: nothing was charged, and it was not re-sent blindly.
+                error = ProviderError("not_found", "taskNotFound", "Runware never received this task; nothing was "
+                                      "charged. Submit the request again if you still want it.")  # fmt: skip
+                return {"status": "rejected", "errors": job.errors + [error.to_dict()], "finished_at": time.time()}
+            error = ProviderError("not_found", "taskNotFound", "Runware no longer knows this task.")
+            return {"status": "failed", "errors": job.errors + [error.to_dict()], "finished_at": time.time()}
+        self._not_found.pop(job.task_uuid, None)
+
+        results = {r["video_uuid"]: r for r in job.results}
+        failures = [e for e in job.errors if e.get("result_failure")]
+        progress: list[int] = []
+        for item in update.items:
+            status = item.get("status")
+            if item.get("videoUUID") and status in (None, "success"):
+                results[item["videoUUID"]] = {
+                    "video_uuid": item["videoUUID"],
+                    "video_url": item.get("videoURL"),
+                    "cost_usd": item.get("cost"),
+                    "seed": item.get("seed"),
+                }
+            elif status == "error" or "error" in item:
+                error = ProviderError.parse(item.get("error") or item, scrub=self.client.scrub).to_dict()
+                error["result_failure"] = True
+                key = item.get("videoUUID") or item.get("imageUUID") or len(failures)
+                if not any(f.get("result_key") == key for f in failures):
+                    error["result_key"] = key
+                    failures.append(error)
+            elif isinstance(item.get("progress"), (int, float)):
+                progress.append(int(item["progress"]))
+        task_errors = [e.to_dict() for e in update.errors]
+        other_errors = [e for e in job.errors if not e.get("result_failure")]
+
+        changes: dict[str, Any] = {}
+        new_results = sorted(results.values(), key=lambda r: r["video_uuid"])
+        if new_results != job.results:
+            changes["results"] = new_results
+            costs = [r["cost_usd"] for r in new_results if isinstance(r.get("cost_usd"), (int, float))]
+            if costs:
+                changes["cost_usd"] = round(sum(costs), 6)
+        errors = other_errors + failures + [e for e in task_errors if e not in other_errors]
+        if errors != job.errors:
+            changes["errors"] = errors
+        done = len(results) + len(failures)
+        ended = bool(task_errors) or done >= job.number_results
+        if ended:
+            status = "success" if not failures and not task_errors else ("partial" if results else "failed")
+            changes.update(status=status, finished_at=time.time(), progress=100)
+        elif update.items and job.status in ("pending", "submitted", "unknown"):
+            changes["status"] = "processing"
+        if not ended and progress:
+            average = sum(progress) // len(progress)
+            if average != job.progress:
+                changes["progress"] = average
+        return changes
+
+
+def _progress(job: JobRecord, waited: float) -> tuple[float, float, str]:
+    started = job.submitted_at or job.created_at
+    elapsed = max(waited, time.time() - started)
+    estimated = min(95.0, 100.0 * elapsed / TYPICAL_JOB_SECONDS)
+    pct = max(float(job.progress or 0), estimated)
+    ready = len(job.results)
+    message = f"{job.status}: {ready} of {job.number_results} video(s) ready, {int(elapsed)} s elapsed"
+    return pct, 100.0, message

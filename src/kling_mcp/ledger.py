@@ -1,0 +1,306 @@
+"""The durable job ledger: every paid job, written before its request leaves the machine.
+
+SQLite in WAL mode, so several processes (stdio sessions, the HTTP transport) can share
+one file; the spend-cap check and the insert of a new job happen in one immediate
+transaction, so two concurrent submissions cannot both squeeze under a cap.
+The methods are synchronous and fast; async callers run them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+JobStatus = Literal[
+    "pending",  # written, request not yet answered
+    "submitted",  # acknowledged by Runware
+    "processing",
+    "unknown",  # the submission's fate could not be established yet; it is looked up, never re-sent blindly
+    "success",
+    "partial",  # some results succeeded, some failed
+    "failed",
+    "rejected",  # refused by Runware before it started (nothing charged)
+]
+IN_FLIGHT: tuple[JobStatus, ...] = ("pending", "submitted", "processing", "unknown")
+TERMINAL: tuple[JobStatus, ...] = ("success", "partial", "failed", "rejected")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    task_uuid      TEXT PRIMARY KEY,
+    model          TEXT NOT NULL,
+    tool           TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    payload        TEXT NOT NULL,
+    estimate       TEXT,
+    reserve_usd    REAL NOT NULL,
+    number_results INTEGER NOT NULL,
+    results        TEXT NOT NULL DEFAULT '[]',
+    cost_usd       REAL,
+    errors         TEXT NOT NULL DEFAULT '[]',
+    progress       INTEGER,
+    created_at     REAL NOT NULL,
+    submitted_at   REAL,
+    updated_at     REAL NOT NULL,
+    finished_at    REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
+CREATE TABLE IF NOT EXISTS media (
+    sha256     TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    media_uuid TEXT NOT NULL,
+    media_url  TEXT,
+    size       INTEGER NOT NULL,
+    source     TEXT,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (sha256, kind)
+);
+CREATE TABLE IF NOT EXISTS downloads (
+    task_uuid  TEXT NOT NULL,
+    video_uuid TEXT NOT NULL,
+    path       TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (task_uuid, video_uuid, path)
+);
+"""
+
+# What a job commits against the spend caps: its real cost once known, its
+# reservation while it may still be charged, nothing once refused.
+_COMMITTED = """
+SELECT COALESCE(SUM(CASE
+    WHEN status = 'rejected' THEN 0
+    WHEN status IN ('success', 'partial', 'failed') THEN COALESCE(cost_usd, CASE WHEN status = 'failed' THEN 0 ELSE reserve_usd END)
+    ELSE reserve_usd END), 0)
+FROM jobs WHERE created_at >= ?
+"""
+
+_SECRET_KEY = re.compile(r"api[_-]?key|authori[sz]ation|token|secret|password", re.IGNORECASE)
+
+
+class SpendCapExceeded(Exception):
+    """A submission that would take committed spend over a configured cap. Nothing was sent."""
+
+    def __init__(self, cap_name: str, cap: Decimal, committed: Decimal, request_cost: Decimal) -> None:
+        self.cap_name, self.cap, self.committed, self.request_cost = cap_name, cap, committed, request_cost
+        super().__init__(
+            f"Refused: this request would cost up to ${request_cost:.3f}, and ${committed:.3f} of the "
+            f"${cap:.2f} {cap_name} spend cap is already committed (finished jobs at their real cost, "
+            f"running ones at their estimate). Nothing was submitted. Wait for the {cap_name} window to "
+            f"reset, choose a cheaper request (shorter, fewer results, a Standard model), or raise "
+            f"KLING_MCP_{cap_name.upper()}_CAP_USD."
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    task_uuid: str
+    model: str
+    tool: str
+    status: JobStatus
+    payload: dict[str, Any]
+    reserve_usd: Decimal
+    number_results: int
+    estimate: dict[str, Any] | None = None
+    results: list[dict[str, Any]] = field(default_factory=list)
+    cost_usd: float | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    progress: int | None = None
+    created_at: float = 0.0
+    submitted_at: float | None = None
+    updated_at: float = 0.0
+    finished_at: float | None = None
+
+    @property
+    def in_flight(self) -> bool:
+        return self.status in IN_FLIGHT
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_uuid,
+            "model": self.model,
+            "tool": self.tool,
+            "status": self.status,
+            "results": self.results,
+            "cost_usd": self.cost_usd,
+            "estimate": self.estimate,
+            "errors": self.errors,
+            "progress": self.progress,
+            "created_at": _iso(self.created_at),
+            "submitted_at": _iso(self.submitted_at),
+            "finished_at": _iso(self.finished_at),
+        }
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def redact_payload(value: Any) -> Any:
+    """A payload as it may be stored: no credentials, and inline media replaced by its digest."""
+    if isinstance(value, dict):
+        return {k: redact_payload(v) for k, v in value.items() if not _SECRET_KEY.search(str(k))}
+    if isinstance(value, list):
+        return [redact_payload(v) for v in value]
+    if isinstance(value, str) and (value.startswith("data:") or len(value) > 4096):
+        digest = hashlib.sha256(value.encode()).hexdigest()[:16]
+        return f"<inline media, {len(value)} characters, sha256 {digest}>"
+    return value
+
+
+def start_of_utc_day(now: float) -> float:
+    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day.timestamp()
+
+
+class Ledger:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, timeout=15.0, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=15000")
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    def record_new(
+        self,
+        job: JobRecord,
+        *,
+        daily_cap: Decimal | None = None,
+        total_cap: Decimal | None = None,
+        now: float | None = None,
+    ) -> JobRecord:
+        """Write a new job, as pending, if its reservation fits under the caps; else raise."""
+        now = time.time() if now is None else now
+        job = replace(job, status="pending", created_at=now, updated_at=now, payload=redact_payload(job.payload))
+        with self._transaction(immediate=True) as db:
+            for cap_name, cap, since in (("daily", daily_cap, start_of_utc_day(now)), ("total", total_cap, 0.0)):
+                if cap is None:
+                    continue
+                committed = Decimal(str(db.execute(_COMMITTED, (since,)).fetchone()[0])).quantize(Decimal("0.000001"))
+                if committed + job.reserve_usd > cap:
+                    raise SpendCapExceeded(cap_name, cap, committed, job.reserve_usd)
+            db.execute(
+                "INSERT INTO jobs (task_uuid, model, tool, status, payload, estimate, reserve_usd, number_results,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    job.task_uuid, job.model, job.tool, job.status, json.dumps(job.payload),
+                    json.dumps(job.estimate) if job.estimate is not None else None,
+                    float(job.reserve_usd), job.number_results, job.created_at, job.updated_at,
+                ),
+            )  # fmt: skip
+        return job
+
+    def update(self, task_uuid: str, **changes: Any) -> JobRecord | None:
+        """Change some fields of a job; lists and dicts are stored as JSON."""
+        allowed = {"status", "results", "cost_usd", "errors", "progress", "submitted_at", "finished_at"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValueError(f"not ledger fields: {sorted(unknown)}")
+        changes["updated_at"] = time.time()
+        columns = ", ".join(f"{k} = ?" for k in changes)
+        values = [json.dumps(v) if isinstance(v, (list, dict)) else v for v in changes.values()]
+        with self._transaction() as db:
+            db.execute(f"UPDATE jobs SET {columns} WHERE task_uuid = ?", (*values, task_uuid))  # noqa: S608
+        return self.get(task_uuid)
+
+    def get(self, task_uuid: str) -> JobRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE task_uuid = ?", (task_uuid,)).fetchone()
+        return _job(row) if row else None
+
+    def recent(self, limit: int = 20) -> list[JobRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
+        return [_job(r) for r in rows]
+
+    def in_flight(self) -> list[JobRecord]:
+        marks = ",".join("?" * len(IN_FLIGHT))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY created_at", IN_FLIGHT  # noqa: S608
+            ).fetchall()
+        return [_job(r) for r in rows]
+
+    def committed_usd(self, since: float = 0.0) -> Decimal:
+        with self._lock:
+            value = self._db.execute(_COMMITTED, (since,)).fetchone()[0]
+        return Decimal(str(value)).quantize(Decimal("0.000001"))
+
+    # -- media uploads and downloads ----------------------------------------------------
+
+    def media_get(self, sha256: str, kind: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM media WHERE sha256 = ? AND kind = ?", (sha256, kind)).fetchone()
+        return dict(row) if row else None
+
+    def media_put(self, sha256: str, kind: str, media_uuid: str, media_url: str | None, size: int, source: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO media VALUES (?,?,?,?,?,?,?)",
+                (sha256, kind, media_uuid, media_url, size, source, time.time()),
+            )
+
+    def download_put(self, task_uuid: str, video_uuid: str, path: str, size: int) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO downloads VALUES (?,?,?,?,?)", (task_uuid, video_uuid, path, size, time.time())
+            )
+
+    def downloads(self, task_uuid: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM downloads WHERE task_uuid = ?", (task_uuid,)).fetchall()
+        return [dict(r) for r in rows]
+
+
+def _job(row: sqlite3.Row) -> JobRecord:
+    return JobRecord(
+        task_uuid=row["task_uuid"],
+        model=row["model"],
+        tool=row["tool"],
+        status=row["status"],
+        payload=json.loads(row["payload"]),
+        estimate=json.loads(row["estimate"]) if row["estimate"] else None,
+        reserve_usd=Decimal(str(row["reserve_usd"])),
+        number_results=row["number_results"],
+        results=json.loads(row["results"]),
+        cost_usd=row["cost_usd"],
+        errors=json.loads(row["errors"]),
+        progress=row["progress"],
+        created_at=row["created_at"],
+        submitted_at=row["submitted_at"],
+        updated_at=row["updated_at"],
+        finished_at=row["finished_at"],
+    )

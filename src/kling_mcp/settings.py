@@ -1,0 +1,49 @@
+"""Configuration, from environment variables (and the CLI, which sets the same fields)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+RUNWARE_URL = "https://api.runware.ai/v1"
+
+
+def _default_data_dir() -> Path:
+    return platformdirs.user_data_path("kling-mcp", appauthor=False)
+
+
+class Settings(BaseSettings):
+    """Every setting has an environment variable; the README lists them all."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("RUNWARE_API_KEY"), description="Runware API key."
+    )
+    base_url: str = Field(RUNWARE_URL, validation_alias=AliasChoices("RUNWARE_BASE_URL"))
+    data_dir: Path = Field(default_factory=_default_data_dir, validation_alias=AliasChoices("KLING_MCP_DATA_DIR"))
+    daily_cap_usd: Decimal | None = Field(
+        Decimal("10"),
+        ge=0,
+        validation_alias=AliasChoices("KLING_MCP_DAILY_CAP_USD"),
+        description="Most that may be committed per UTC day (estimates of running jobs + actual costs).",
+    )
+    total_cap_usd: Decimal | None = Field(None, ge=0, validation_alias=AliasChoices("KLING_MCP_TOTAL_CAP_USD"))
+    confirm_above_usd: Decimal = Field(
+        Decimal("1.00"),
+        ge=0,
+        validation_alias=AliasChoices("KLING_MCP_CONFIRM_ABOVE_USD"),
+        description="Ask the user to confirm (MCP elicitation) a submission estimated above this.",
+    )
+    request_timeout_s: float = Field(30.0, gt=0, validation_alias=AliasChoices("KLING_MCP_REQUEST_TIMEOUT"))
+    poll_initial_s: float = Field(2.0, gt=0, validation_alias=AliasChoices("KLING_MCP_POLL_INITIAL"))
+    poll_max_s: float = Field(10.0, gt=0, validation_alias=AliasChoices("KLING_MCP_POLL_MAX"))
+    max_wait_s: float = Field(600.0, gt=0, validation_alias=AliasChoices("KLING_MCP_MAX_WAIT"))
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.data_dir / "jobs.sqlite3"
