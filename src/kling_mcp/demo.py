@@ -1,0 +1,123 @@
+"""``kling-mcp demo``: the server driven through a real MCP session, against the built-in emulator.
+
+It starts ``kling-mcp --simulate`` as a subprocess and speaks MCP to it over stdio, exactly
+as Claude Desktop would: list the models, dry-run a request, submit a multi-shot
+text-to-video and an image-to-video, wait with a progress display, and print the results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import Any
+
+from mcp import Client, StdioServerParameters
+
+FIRST_FRAME = "https://assets.runware.ai/assets/inputs/654658af-f409-4e3f-b7d1-404cb7b2c879.jpg"
+MULTI_SHOT = {
+    "model": "klingai:kling-video@o3-standard",
+    "aspect_ratio": "16:9",
+    "sound": True,
+    "shots": [
+        {"prompt": "Dawn over a glass-roofed tidal station, commuters crossing shallow channels, slow dolly in", "duration": 3},
+        {"prompt": "A maintenance drone skims the water, ripples of light over steel ribs, camera follows it", "duration": 3},
+        {"prompt": "A tide surge through the energy gates, the crowd streams on, wide cinematic finish", "duration": 3},
+    ],
+}  # fmt: skip
+IMAGE_TO_VIDEO = {
+    "model": "klingai:kling@o1-standard",
+    "first_frame": FIRST_FRAME,
+    "prompt": "The camera glides forward through the old planetarium as paper charts lift and circle in the dust",
+    "duration": 5,
+}
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _structured(result: Any) -> dict[str, Any]:
+    if result.is_error:
+        raise SystemExit(f"tool error: {json.dumps(result.structured_content, indent=1)}")
+    return result.structured_content
+
+
+async def run_demo() -> int:
+    data_dir = tempfile.mkdtemp(prefix="kling-mcp-demo-")
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "kling_mcp", "--simulate"],
+        env={"KLING_MCP_DATA_DIR": data_dir, "PYTHONUNBUFFERED": "1", **_passthrough()},
+    )
+    say("kling-mcp demo: a real MCP session over stdio with `kling-mcp --simulate`")
+    say("(the built-in Runware emulator: no account, no cost, placeholder videos)\n")
+    started = time.monotonic()
+    async with Client(params, mode="legacy") as client:
+        say(f"connected to {client.server_info.name} {client.server_info.version} "
+            f"in {time.monotonic() - started:.1f} s\n")  # fmt: skip
+        tools = (await client.list_tools()).tools
+        say("tools: " + ", ".join(t.name for t in tools))
+
+        say("\n1. list_models")
+        for m in _structured(await client.call_tool("list_models", {}))["models"]:
+            price = m["pricing_usd_per_second"]
+            say(f"   {m['id']:<34} {m['resolution']:>5}  {m['duration_seconds']['min']}-{m['duration_seconds']['max']} s"
+                f"  ${price['base']}/s  {', '.join(m['capabilities'])}")  # fmt: skip
+
+        say("\n2. a request that breaks the rules (O1 has no audio, frames need 5 or 10 s): every problem at once")
+        bad = await client.call_tool("image_to_video", IMAGE_TO_VIDEO | {"duration": 7, "sound": True})
+        for v in bad.structured_content["violations"]:
+            say(f"   - {v['field']}: {v['message']} Fix: {v['fix']}")
+
+        say("\n3. dry run of a multi-shot text-to-video: the exact request and its cost, nothing spent")
+        dry = _structured(await client.call_tool("text_to_video", MULTI_SHOT | {"dry_run": True}))
+        say(f"   estimate: ${dry['estimate']['total_usd']} ({dry['estimate']['seconds']} s at "
+            f"${dry['estimate']['usd_per_second']}/s, {dry['estimate']['mode']})")  # fmt: skip
+        say("   payload: " + json.dumps({k: v for k, v in dry["payload"].items() if k != "providerSettings"})[:200] + "...")
+
+        say("\n4. submit it, and an image-to-video")
+        jobs = [
+            _structured(await client.call_tool("text_to_video", MULTI_SHOT)),
+            _structured(await client.call_tool("image_to_video", IMAGE_TO_VIDEO)),
+        ]
+        for job in jobs:
+            say(f"   {job['tool']}: task_id {job['task_id']} ({job['status']}, estimate ${job['estimate']['total_usd']})")
+
+        say("\n5. wait_for_video, with progress notifications")
+        total = 0.0
+        for job in jobs:
+            shown: list[int] = []
+
+            async def progress(done: float, of: float | None, message: str | None, tool: str = job["tool"]) -> None:
+                width, pct = 30, int(100 * done / (of or 100))
+                bar = f"   {tool:<15} [{'#' * (width * pct // 100):.<{width}}] {pct:3d}% {message or ''}"
+                if sys.stdout.isatty():
+                    sys.stdout.write("\r" + bar.ljust(110))
+                elif not shown or pct != shown[-1]:
+                    sys.stdout.write(bar + "\n")
+                shown.append(pct)
+                sys.stdout.flush()
+
+            done = _structured(await client.call_tool(
+                "wait_for_video", {"task_id": job["task_id"], "timeout_seconds": 60}, progress_callback=progress))  # fmt: skip
+            if sys.stdout.isatty():
+                say()
+            for result in done["results"]:
+                say(f"   -> {done['status']}: {result['video_url']} (${result['cost_usd']})")
+            total += done["cost_usd"] or 0
+
+        say("\n6. get_video_status of both")
+        status = _structured(await client.call_tool("get_video_status", {"task_ids": [j["task_id"] for j in jobs]}))
+        for job in status["jobs"]:
+            say(f"   {job['task_id']}: {job['status']}, cost ${job['cost_usd']}")
+        say(f"\nsimulated spend: ${total:.3f}. Done in {time.monotonic() - started:.1f} s.")
+        say("Next: add kling-mcp to your MCP client (see the README) with RUNWARE_API_KEY set.")
+    return 0
+
+
+def _passthrough() -> dict[str, str]:
+    keep = ("PATH", "HOME", "PYTHONPATH", "VIRTUAL_ENV", "LANG", "LC_ALL", "TMPDIR")
+    return {k: os.environ[k] for k in keep if k in os.environ}
