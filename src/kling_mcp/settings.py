@@ -6,7 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 RUNWARE_URL = "https://api.runware.ai/v1"
@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     poll_initial_s: float = Field(2.0, gt=0, validation_alias=AliasChoices("KLING_MCP_POLL_INITIAL"))
     poll_max_s: float = Field(10.0, gt=0, validation_alias=AliasChoices("KLING_MCP_POLL_MAX"))
     max_wait_s: float = Field(600.0, gt=0, validation_alias=AliasChoices("KLING_MCP_MAX_WAIT"))
+
+    @field_validator("daily_cap_usd", "total_cap_usd", mode="before")
+    @classmethod
+    def _no_cap(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip().lower() in ("", "none", "off") else value
 
     @property
     def ledger_path(self) -> Path:
