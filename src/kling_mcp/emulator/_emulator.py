@@ -88,6 +88,7 @@ class Emulator:
         time_scale: float = 1.0,
         seed: int | None = None,
         edit_source_seconds: int = 6,
+        max_recorded_tasks: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not api_key:
@@ -102,6 +103,8 @@ class Emulator:
         self.time_scale = float(time_scale)
         self.seed = seed
         self.edit_source_seconds = edit_source_seconds
+        # A long-running server keeps only the latest tasks; tests keep them all.
+        self.max_recorded_tasks = max_recorded_tasks
         self._clock = clock
         self._lock = threading.RLock()
         self.base_url = ""  # set by the runner once the port is known
@@ -160,6 +163,8 @@ class Emulator:
             self.stats.http_requests += 1
             tasks = body if isinstance(body, list) else [body] if body is not None else []
             self.stats.tasks.extend(tasks)
+            if self.max_recorded_tasks is not None and len(self.stats.tasks) > self.max_recorded_tasks:
+                del self.stats.tasks[: len(self.stats.tasks) - self.max_recorded_tasks]
             types = {t["taskType"] for t in tasks if isinstance(t, dict) and isinstance(t.get("taskType"), str)}
             self.stats.requests_by_task_type.update(types)
             return types
@@ -212,14 +217,16 @@ class Emulator:
             task_uuid=task_uuid, docs=DOCS_TASKS, allowed=["videoInference", "getResponse", "mediaStorage"],
         )]  # fmt: skip
 
-    def _video_inference(self, task: dict[str, Any], task_uuid: str | None, data: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _video_inference(
+        self, task: dict[str, Any], task_uuid: str | None, data: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         if task_uuid is not None:
             self.stats.submissions[task_uuid] += 1
         errors = [
             _error("invalidParameter", f"{v.message} {v.fix}", parameter=v.field, task_type="videoInference",
-                   task_uuid=task_uuid, docs=DOCS_VIDEO, allowed=v.allowed)  # fmt: skip
+                   task_uuid=task_uuid, docs=DOCS_VIDEO, allowed=v.allowed)
             for v in check(task)
-        ]
+        ]  # fmt: skip
         if "deliveryMethod" not in task:
             errors.append(_error(
                 "invalidDeliveryMethod", "Video inference is asynchronous: set deliveryMethod to 'async' "

@@ -61,7 +61,8 @@ class Fault:
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"Unknown fault kind {self.kind!r}; one of: {', '.join(FAULT_KINDS)}.")
-        if self.times is not None and (isinstance(self.times, bool) or not isinstance(self.times, int) or self.times < 1):
+        times = self.times
+        if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
             raise ValueError("times must be a whole number of at least 1.")
         if self.probability is not None and not (0.0 <= self.probability <= 1.0):
             raise ValueError("probability must be between 0 and 1.")

@@ -55,7 +55,9 @@ def _bind(host: str, port: int) -> socket.socket:
     # Bound here, not by uvicorn, so a busy port raises OSError in the caller
     # instead of uvicorn's sys.exit inside a task.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must say TCP: asyncio sets TCP_NODELAY on accepted sockets only then, and
+    # without it every keep-alive response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
@@ -161,7 +163,7 @@ def run_emulator_in_thread(
     def run() -> None:
         try:
             asyncio.run(server.serve(sockets=[sock]))
-        except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
+        except BaseException as exc:  # handed to the starting thread
             failure.append(exc)
 
     thread = threading.Thread(target=run, name="kling-mcp-emulator", daemon=True)
@@ -203,7 +205,7 @@ def serve(
     """Serve an emulator until interrupted (Ctrl-C or SIGTERM). Logs go to stderr only."""
     emulator, server, sock = _prepare(
         host, port, embedded=False, log_config=_stderr_logging(), api_key=api_key, job_seconds=job_seconds,
-        time_scale=time_scale, seed=seed, edit_source_seconds=edit_source_seconds,
+        time_scale=time_scale, seed=seed, edit_source_seconds=edit_source_seconds, max_recorded_tasks=1000,
     )  # fmt: skip
     logger.info(
         "Runware emulator: POST tasks to %s (jobs take %s-%s s x %s).",
