@@ -157,12 +157,12 @@ class WaitArgs(_Strict):
 
 class Estimate(BaseModel):
     model: str
-    mode: Literal["base", "audio", "video_input"] = Field(description="Which per-second rate applies.")
+    mode: Literal["base", "audio", "video_input"]
     usd_per_second: float
-    seconds: int | None = Field(description="Billed seconds per video; null for an edit of unknown length.")
+    seconds: int | None
     number_results: int
-    total_usd: float | None = Field(description="Estimated charge; null when the source clip's length is unknown.")
-    reserved_usd: float = Field(description="What is held against the spend caps until the job ends.")
+    total_usd: float | None
+    reserved_usd: float
     notes: list[str]
 
 
@@ -174,29 +174,29 @@ class VideoResult(BaseModel):
 
 
 class Job(BaseModel):
-    task_id: str = Field(description="Keep this: it is how the job is followed, even across restarts.")
+    task_id: str
     status: Literal["dry_run", "pending", "submitted", "processing", "unknown", "success", "partial", "failed", "rejected"]
-    done: bool = Field(description="true once the job has ended (success, partial, failed or rejected).")
+    done: bool
     model: str
     tool: str
     estimate: Estimate | None = None
     results: list[VideoResult] = Field(default_factory=list)
-    cost_usd: float | None = Field(None, description="Actual charge reported by Runware, once known.")
+    cost_usd: float | None = None
     progress: int | None = None
     errors: list[dict[str, Any]] = Field(default_factory=list)
-    payload: dict[str, Any] | None = Field(None, description="Dry runs: the exact Runware request that would be sent.")
+    payload: dict[str, Any] | None = None
     created_at: str | None = None
     finished_at: str | None = None
-    next_step: str = Field(description="What to do next.")
+    next_step: str
 
 
 class WaitResult(Job):
-    timed_out: bool = Field(description="true if the wait ended before the job did; call wait_for_video again.")
+    timed_out: bool
 
 
 class StatusResult(BaseModel):
     jobs: list[Job]
-    unknown_task_ids: list[str] = Field(default_factory=list, description="Ids this server has no record of.")
+    unknown_task_ids: list[str] = Field(default_factory=list)
 
 
 class ModelsResult(BaseModel):

@@ -220,7 +220,9 @@ def flat_tool(name: str, args_model: type[BaseModel], handler: Handler, returns:
     ``additionalProperties: false`` there too (the SDK leaves the top level open by default)."""
     params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
     hints: dict[str, Any] = {"ctx": Context, "return": returns}
-    for field_name, info in args_model.model_fields.items():
+    own = set(args_model.__annotations__)  # the tool's own arguments first, shared options after
+    fields = sorted(args_model.model_fields.items(), key=lambda item: item[0] not in own)
+    for field_name, info in fields:
         hint = Annotated[info.annotation, info]  # type: ignore[name-defined]
         default = inspect.Parameter.empty if info.is_required() else info.get_default(call_default_factory=True)
         params.append(inspect.Parameter(field_name, inspect.Parameter.KEYWORD_ONLY, annotation=hint, default=default))
@@ -237,8 +239,44 @@ def flat_tool(name: str, args_model: type[BaseModel], handler: Handler, returns:
     arg_model = tool.fn_metadata.arg_model
     arg_model.model_config["extra"] = "forbid"
     arg_model.model_rebuild(force=True)
-    tool.parameters = arg_model.model_json_schema(by_alias=True)
+    tool.parameters = compact_schema(arg_model.model_json_schema(by_alias=True), drop_null=True)
+    if tool.fn_metadata.output_schema is not None:
+        tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema, drop_null=False)
     return tool
+
+
+def compact_schema(schema: Any, *, drop_null: bool) -> Any:
+    """A JSON schema without what costs an agent's context and says nothing: pydantic's generated
+    titles, null defaults, and open-object markers. Inputs (``drop_null``) also lose the null branch
+    of optional arguments, since leaving an argument out is how to say "none"; outputs keep it, as a
+    short type list, because results are validated against it."""
+    if isinstance(schema, list):
+        return [compact_schema(s, drop_null=drop_null) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if (key == "title" and isinstance(value, str)) or (key == "additionalProperties" and value is True):
+            continue
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {name: compact_schema(v, drop_null=drop_null) for name, v in value.items()}
+        else:
+            out[key] = compact_schema(value, drop_null=drop_null)
+    if "default" in out and out["default"] is None:
+        del out["default"]
+    branches = out.get("anyOf")
+    if isinstance(branches, list) and {"type": "null"} in branches:
+        rest = [b for b in branches if b != {"type": "null"}]
+        if drop_null or (len(rest) == 1 and set(rest[0]) == {"type"} and isinstance(rest[0]["type"], str)):
+            del out["anyOf"]
+            if len(rest) == 1:
+                kept = dict(rest[0])
+                if not drop_null:
+                    kept["type"] = [kept["type"], "null"]
+                out = kept | out
+            else:
+                out["anyOf"] = rest
+    return out
 
 
 def all_tools() -> list[Tool]:
