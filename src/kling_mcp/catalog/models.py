@@ -86,6 +86,21 @@ def _prompt_xor_shots(published: str) -> ExactlyOne:
     return ExactlyOne((F.PROMPT, F.MULTI_PROMPT), published=published, reading=PROMPT_XOR_SHOTS)
 
 
+def _video_settings_need(inputs: tuple[Field, ...], published: str, reading: str = "") -> tuple[Requires, ...]:
+    """The settings that speak of a reference video need one of ``inputs`` (the per-setting reading)."""
+    return tuple(
+        Requires(setting, inputs, published=published, reading=reading or PER_SETTING_REQUIRED_VIDEO)
+        for setting in (F.KEEP_ORIGINAL_SOUND, F.CHARACTER_ORIENTATION)
+    )
+
+
+def _generation_settings_refused_with(
+    inputs: tuple[Field, ...], published: str, settings: tuple[Field, ...] = (F.SOUND, F.MULTI_PROMPT)
+) -> tuple[Excludes, ...]:
+    """The generation settings cannot be used with a video input (the per-setting reading)."""
+    return tuple(Excludes(inputs, setting, published=published, reading=PER_SETTING_CANNOT) for setting in settings)
+
+
 O1_STANDARD = ModelSpec(
     id="klingai:kling@o1-standard",
     name="Kling VIDEO O1 Standard",
@@ -229,18 +244,7 @@ O3_STANDARD = ModelSpec(
             published="When `inputs.referenceVideos` is provided, `providerSettings` is required.",
             reading=REFERENCE_VIDEO_NEEDS_SETTING,
         ),
-        Excludes(
-            (F.VIDEO, F.REFERENCE_VIDEOS),
-            F.SOUND,
-            published="When `inputs.video` or `inputs.referenceVideos` is provided, `providerSettings` cannot be used.",
-            reading=PER_SETTING_CANNOT,
-        ),
-        Excludes(
-            (F.VIDEO, F.REFERENCE_VIDEOS),
-            F.MULTI_PROMPT,
-            published="When `inputs.video` or `inputs.referenceVideos` is provided, `providerSettings` cannot be used.",
-            reading=PER_SETTING_CANNOT,
-        ),
+        *_generation_settings_refused_with((F.VIDEO, F.REFERENCE_VIDEOS), "When `inputs.video` or `inputs.referenceVideos` is provided, `providerSettings` cannot be used."),
         Excludes(
             (F.VIDEO,),
             F.ELEMENTS,
@@ -252,18 +256,7 @@ O3_STANDARD = ModelSpec(
             4,
             published="When `inputs.video` or `inputs.referenceVideos` is provided, `inputs.referenceImages` is limited to 4 items.",
         ),
-        Requires(
-            F.KEEP_ORIGINAL_SOUND,
-            (F.VIDEO, F.REFERENCE_VIDEOS),
-            published="When `providerSettings` is provided, `inputs.video` or `inputs.referenceVideos` is required.",
-            reading=PER_SETTING_REQUIRED_VIDEO,
-        ),
-        Requires(
-            F.CHARACTER_ORIENTATION,
-            (F.VIDEO, F.REFERENCE_VIDEOS),
-            published="When `providerSettings` is provided, `inputs.video` or `inputs.referenceVideos` is required.",
-            reading=PER_SETTING_REQUIRED_VIDEO,
-        ),
+        *_video_settings_need((F.VIDEO, F.REFERENCE_VIDEOS), "When `providerSettings` is provided, `inputs.video` or `inputs.referenceVideos` is required."),
         Requires(
             F.CHARACTER_ORIENTATION,
             (F.REFERENCE_IMAGES,),
@@ -332,24 +325,10 @@ O3_PRO = ModelSpec(
             F.DURATION,
             published="`inputs.video` cannot be combined with `inputs.referenceVideos` or `duration`.",
         ),
-        Excludes(
-            (F.VIDEO, F.REFERENCE_VIDEOS),
-            F.SOUND,
-            published=(
+        *_generation_settings_refused_with((F.VIDEO, F.REFERENCE_VIDEOS), (
                 "When `inputs.video` or `inputs.referenceVideos` is provided, `providerSettings` "
                 "cannot be used and `inputs.referenceImages` is limited to 4 items."
-            ),
-            reading=PER_SETTING_CANNOT,
-        ),
-        Excludes(
-            (F.VIDEO, F.REFERENCE_VIDEOS),
-            F.MULTI_PROMPT,
-            published=(
-                "When `inputs.video` or `inputs.referenceVideos` is provided, `providerSettings` "
-                "cannot be used and `inputs.referenceImages` is limited to 4 items."
-            ),
-            reading=PER_SETTING_CANNOT,
-        ),
+            )),
         MaxItemsWhen(
             (F.VIDEO, F.REFERENCE_VIDEOS),
             F.REFERENCE_IMAGES,
@@ -364,18 +343,7 @@ O3_PRO = ModelSpec(
             F.ELEMENTS,
             published="When `inputs.video` is provided, `inputs.elements` cannot be used.",
         ),
-        Requires(
-            F.KEEP_ORIGINAL_SOUND,
-            (F.VIDEO, F.REFERENCE_VIDEOS),
-            published="When `providerSettings` is provided, `inputs.video` or `inputs.referenceVideos` is required.",
-            reading=PER_SETTING_REQUIRED_VIDEO,
-        ),
-        Requires(
-            F.CHARACTER_ORIENTATION,
-            (F.VIDEO, F.REFERENCE_VIDEOS),
-            published="When `providerSettings` is provided, `inputs.video` or `inputs.referenceVideos` is required.",
-            reading=PER_SETTING_REQUIRED_VIDEO,
-        ),
+        *_video_settings_need((F.VIDEO, F.REFERENCE_VIDEOS), "When `providerSettings` is provided, `inputs.video` or `inputs.referenceVideos` is required."),
     ),
     readings=(
         "This capture lost its header; dimensions, prices and rules come from shared/seeds/README.md.",
@@ -437,17 +405,10 @@ KLING_3_STANDARD = ModelSpec(
             ),
             reading=REFERENCE_VIDEO_NEEDS_SETTING,
         ),
-        *(
-            Excludes(
-                (F.REFERENCE_VIDEOS,),
-                setting,
-                published=(
-                    "When `inputs.referenceVideos` is provided, `providerSettings` is stated as "
-                    "both required and not allowed."
-                ),
-                reading=PER_SETTING_CANNOT,
-            )
-            for setting in (F.SOUND, F.MULTI_PROMPT, F.SHOT_TYPE)
+        *_generation_settings_refused_with(
+            (F.REFERENCE_VIDEOS,),
+            "When `inputs.referenceVideos` is provided, `providerSettings` is stated as both required and not allowed.",
+            settings=(F.SOUND, F.MULTI_PROMPT, F.SHOT_TYPE),
         ),
         Requires(
             F.KEEP_ORIGINAL_SOUND,
@@ -533,18 +494,7 @@ KLING_3_PRO = ModelSpec(
             published="When `inputs.referenceVideos` is provided, `providerSettings` is required.",
             reading=REFERENCE_VIDEO_NEEDS_SETTING,
         ),
-        Requires(
-            F.KEEP_ORIGINAL_SOUND,
-            (F.REFERENCE_VIDEOS,),
-            published="When `providerSettings` is provided, `inputs.referenceVideos` is required.",
-            reading=PER_SETTING_REQUIRED_VIDEO,
-        ),
-        Requires(
-            F.CHARACTER_ORIENTATION,
-            (F.REFERENCE_VIDEOS,),
-            published="When `providerSettings` is provided, `inputs.referenceVideos` is required.",
-            reading=PER_SETTING_REQUIRED_VIDEO,
-        ),
+        *_video_settings_need((F.REFERENCE_VIDEOS,), "When `providerSettings` is provided, `inputs.referenceVideos` is required."),
         Requires(
             F.CHARACTER_ORIENTATION,
             (F.REFERENCE_IMAGES,),
