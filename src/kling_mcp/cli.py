@@ -56,7 +56,10 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     match args.command:
         case "models":
-            _print_models()
+            try:
+                _print_models()
+            except BrokenPipeError:  # e.g. piped into head
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         case "emulator":
             from .emulator import serve
 
@@ -132,15 +135,27 @@ class BearerAuth:
 def _print_models() -> None:
     from .catalog import MODELS, describe
 
+    def money(value: float | None) -> str:
+        return f"${value}/s" if value is not None else "n/a"
+
     for spec in MODELS:
         d = describe(spec, with_readings=False)
-        price = d["pricing_usd_per_second"]
-        print(f"{spec.id}  ({spec.name}, {spec.resolution}; aliases: {', '.join(spec.aliases)})")
+        price, duration = d["pricing_usd_per_second"], d["duration_seconds"]
+        special = "; ".join(
+            f"{k.removeprefix('with_').replace('_or_', ' or ')}: "
+            + (" or ".join(map(str, v)) if isinstance(v, list) else f"{v['min']}-{v['max']}")
+            for k, v in duration.items()
+            if k.startswith("with_")
+        )
+        print(f"{spec.id}  ({spec.name}; alias {spec.aliases[0]})")
         print(f"  {spec.summary}")
-        print(f"  sizes: {', '.join(f'{k} {v}' for k, v in d['aspect_ratios'].items())}")
-        print(f"  duration: {d['duration_seconds']}")
-        print(f"  price/s: base ${price['base']}, audio {price['with_audio']}, video input {price['with_video_input']}")
-        print(f"  tools: {', '.join(spec.capabilities)}; results per request: {d['number_results']}\n")
+        print(f"  sizes:    {', '.join(f'{k} {v}' for k, v in d['aspect_ratios'].items())}")
+        print(f"  duration: {duration['min']}-{duration['max']} s, default {duration['default']}"
+              + (f" ({special})" if special else ""))  # fmt: skip
+        print(f"  price:    {money(price['base'])}; with audio {money(price['with_audio'])}; "
+              f"with a video input {money(price['with_video_input'])}")  # fmt: skip
+        print(f"  tools:    {', '.join(spec.capabilities)}; {d['number_results']['min']}-"
+              f"{d['number_results']['max']} results per request\n")  # fmt: skip
 
 
 async def _check() -> int:
@@ -161,7 +176,8 @@ async def _check() -> int:
         print(f"  writable: NO ({exc}); set KLING_MCP_DATA_DIR to a writable directory")
     print(f"Runware endpoint: {settings.base_url}")
     if settings.api_key is None:
-        print("  API key: NOT SET. Set RUNWARE_API_KEY (create a key at https://my.runware.ai), or use --simulate.")
+        print("  API key: NOT SET. Set RUNWARE_API_KEY (create a key at https://my.runware.ai); to try kling-mcp "
+              "without an account, run `kling-mcp demo` or serve with `kling-mcp --simulate`.")
         return 1
     async with RunwareClient(settings.api_key.get_secret_value(), settings.base_url, retry_attempts=2) as client:
         try:

@@ -114,6 +114,7 @@ async def run_demo() -> int:
         for job in status["jobs"]:
             say(f"   {job['task_id']}: {job['status']}, cost ${job['cost_usd']}")
         say(f"\nsimulated spend: ${total:.3f}. Done in {time.monotonic() - started:.1f} s.")
+        say("(The video URLs above are served by the emulator, which stops with this demo.)")
         say("Next: add kling-mcp to your MCP client (see the README) with RUNWARE_API_KEY set.")
     return 0
 

@@ -33,13 +33,18 @@ NOT_FOUND_POLLS = 3
 
 
 class MissingApiKey(RunwareError):
+    MESSAGE = (
+        "No Runware API key is configured, so nothing can be submitted. Set RUNWARE_API_KEY in the MCP "
+        "client's configuration for kling-mcp (create a key at https://my.runware.ai), or run kling-mcp "
+        "with --simulate to use the built-in emulator. Listing models and dry runs work without a key."
+    )
+
     def __init__(self) -> None:
-        super().__init__(
-            "auth",
-            "No Runware API key is configured, so nothing can be submitted. Set RUNWARE_API_KEY in the MCP "
-            "client's configuration for kling-mcp (or run it with --simulate to use the built-in emulator). "
-            "Listing models and dry runs work without a key",
-        )
+        super().__init__("auth", self.MESSAGE)
+        self.args = (self.MESSAGE,)
+
+    def __str__(self) -> str:
+        return self.MESSAGE
 
 
 @dataclass(frozen=True, slots=True)

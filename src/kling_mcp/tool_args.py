@@ -24,10 +24,10 @@ ModelId = Literal[
 assert set(ModelId.__args__) == set(MODEL_IDS), "the tool enum must list exactly the catalog's models"  # type: ignore[attr-defined]
 
 MODEL_HELP = (
-    "Which Kling model. 720p Standard tiers cost $0.084/s; 1080p Pro tiers $0.112/s (more with audio or video "
-    "input). o1-standard: no audio, edits, up to 7 reference images. o3-standard / o3-pro: native audio, "
-    "multi-shot `shots`, elements, edits. 3-standard: audio, negative prompt, shots, elements (with a frame). "
-    "3-pro: 1080p, audio, negative prompt. Call list_models for every limit."
+    "The full model id. klingai:kling@o1-standard: 720p, $0.084/s, no audio, edits, up to 7 reference images. "
+    "klingai:kling-video@o3-standard / @o3-pro (1080p): native audio, multi-shot `shots`, elements, edits. "
+    "klingai:kling-video@3-standard: audio, negative prompt, shots, elements (with a frame). "
+    "klingai:kling-video@3-pro: 1080p, audio, negative prompt. list_models gives every limit and price."
 )
 PROMPT_HELP = "What the video shows: subject, action, camera, light, mood; 2 to 2500 characters. Refer to elements as <<<element_1>>>, <<<element_2>>>..."
 MEDIA_HELP = "A Runware media UUID, an https URL, or a data URI (data:image/png;base64,...)."
