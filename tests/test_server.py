@@ -213,3 +213,15 @@ async def test_list_models_gives_what_an_agent_needs_to_plan(emu, tmp_path: Path
     assert o3["limits"]["shots"] == 6 and o3["number_results"]["max"] == 20
     assert one[0]["duration_seconds"]["with_frameImages"] == [5, 10] and one[0]["rules"]
     assert bad.is_error
+
+
+async def test_status_and_wait_refuse_bad_calls_clearly(emu, tmp_path: Path) -> None:
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        empty = await client.call_tool("get_video_status", {"task_ids": []})
+        unknown = await client.call_tool("wait_for_video", {"task_id": "no-such-task", "timeout_seconds": 1})
+        too_long = await client.call_tool("wait_for_video", {"task_id": "x", "timeout_seconds": 3600})
+    assert empty.is_error and "task_ids" in empty.content[0].text
+    assert unknown.is_error and unknown.structured_content["error"] == "unknown_task_id"
+    assert "get_video_status" in unknown.structured_content["message"]
+    assert too_long.is_error and "timeout_seconds" in too_long.content[0].text
+    assert emu.stats.http_requests == 0
