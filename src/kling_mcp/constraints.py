@@ -20,6 +20,7 @@ from typing import Any
 
 from .catalog import (
     MODEL_IDS,
+    MODELS,
     AtLeastOne,
     DurationWhen,
     Excludes,
@@ -269,8 +270,6 @@ def _models_with(path: str) -> str:
         f = Field(path)
     except ValueError:
         return ""
-    from .catalog import MODELS
-
     return ", ".join(m.id for m in MODELS if m.supports(f))
 
 

@@ -107,7 +107,7 @@ def _next_step(record: JobRecord) -> str:
 async def _generate(tool: str, args: TextToVideoArgs | ImageToVideoArgs | EditVideoArgs, ctx: Context) -> Any:
     state: AppState = ctx.request_context.lifespan_context
     prepared = prepare(args.to_request())
-    extra = _tool_level_violations(tool, args)
+    extra = _tool_level_violations(args)
     if extra:
         prepared = PreparedRequest(prepared.request, prepared.payload, prepared.violations + extra, prepared.estimate)
     if not prepared.ok:
@@ -138,7 +138,7 @@ async def _generate(tool: str, args: TextToVideoArgs | ImageToVideoArgs | EditVi
     return view
 
 
-def _tool_level_violations(tool: str, args: BaseModel) -> list[Violation]:
+def _tool_level_violations(args: BaseModel) -> list[Violation]:
     if isinstance(args, ImageToVideoArgs) and args.first_frame is None and args.last_frame is None:
         return [Violation("first_frame", "required", "image_to_video needs an image to animate.",
                           "Set 'first_frame' (or 'last_frame') to an image, or use text_to_video.")]  # fmt: skip

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -165,8 +166,6 @@ class RunwareClient:
 
     async def upload(self, media: str) -> tuple[str, str | None]:
         """Store an image, video or audio (data URI, base64 or URL) at Runware: (mediaUUID, mediaURL)."""
-        import uuid
-
         task_uuid = str(uuid.uuid4())
         body = await self.call([{"taskType": "mediaStorage", "taskUUID": task_uuid, "operation": "upload", "media": media}])
         for item in body.get("data") or []:
