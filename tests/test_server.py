@@ -56,7 +56,8 @@ async def connect(settings: Settings, **client_kw: Any) -> AsyncIterator[Client]
 async def test_tools_have_strict_schemas_annotations_and_output_schemas(emu, tmp_path: Path) -> None:
     async with connect(settings_for(emu.url, tmp_path)) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools) == {"list_models", "text_to_video", "image_to_video", "edit_video", "get_video_status", "wait_for_video"}
+    assert set(tools) == {"list_models", "text_to_video", "image_to_video", "edit_video", "get_video_status",
+                          "wait_for_video", "upload_media", "download_video"}
 
     def closed(schema: Any) -> None:
         if isinstance(schema, dict):

@@ -32,6 +32,7 @@ from .catalog import (
     Requires,
     get_model,
 )
+from .files._refs import local_path
 
 Names = Callable[[str], str]
 
@@ -111,10 +112,11 @@ def looks_like_media(value: str, *, images: bool) -> bool:
 class _Run:
     """The state of one check: the task, its spec, and the violations found so far."""
 
-    def __init__(self, task: Mapping[str, Any], spec: ModelSpec, names: Names) -> None:
+    def __init__(self, task: Mapping[str, Any], spec: ModelSpec, names: Names, local_files: bool = False) -> None:
         self.task = task
         self.spec = spec
         self.names = names
+        self.local_files = local_files
         self.found: list[Violation] = []
         inputs = task.get("inputs")
         self.inputs: Mapping[str, Any] = inputs if isinstance(inputs, Mapping) else {}
@@ -232,12 +234,15 @@ class _Run:
 
     def media(self, path: str, value: object, *, images: bool) -> None:
         kinds = "a UUID, an https URL, a data URI or base64" if images else "a UUID or an https URL"
+        if self.local_files:
+            kinds = "an absolute local file path, " + kinds
         if not isinstance(value, str) or not value:
             self.add(path, "type", f"Must be {kinds}.", f"Set '{self.n(path)}' to {kinds}.", value=value)
-        elif not looks_like_media(value, images=images):
+        elif not (looks_like_media(value, images=images) or (self.local_files and local_path(value) is not None)):
             self.add(
                 path, "media_reference", f"'{_shown(value)}' is not {kinds}.",
-                f"Pass {kinds} in '{self.n(path)}' (upload local files first).", value=value,
+                f"Pass {kinds} in '{self.n(path)}'" + ("." if self.local_files else " (upload local files first)."),
+                value=value,
             )  # fmt: skip
 
     def items(
@@ -276,8 +281,11 @@ def _models_with(path: str) -> str:
 # -- the check --------------------------------------------------------------------
 
 
-def check(task: object, *, names: Names = _identity) -> list[Violation]:
-    """All violations of its model's published constraints in a ``videoInference`` task."""
+def check(task: object, *, names: Names = _identity, local_files: bool = False) -> list[Violation]:
+    """All violations of its model's published constraints in a ``videoInference`` task.
+
+    With ``local_files``, a local file path is taken as a media value (its file is checked and
+    uploaded later, before submission); Runware itself never takes one, so by default it is refused."""
     if not isinstance(task, Mapping):
         return [
             Violation(
@@ -296,7 +304,7 @@ def check(task: object, *, names: Names = _identity) -> list[Violation]:
                 value=_shown(model), allowed=list(MODEL_IDS),
             )  # fmt: skip
         ]
-    run = _Run(task, spec, names)
+    run = _Run(task, spec, names, local_files)
     if model != spec.id:
         run.add("model", "allowed_values", f"Runware knows this model only as '{spec.id}'.",
                 f"Set '{names('model')}' to '{spec.id}'.", value=model, allowed=[spec.id])  # fmt: skip

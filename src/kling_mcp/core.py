@@ -22,11 +22,12 @@ class PreparedRequest:
         return not self.violations
 
 
-def prepare(request: VideoRequest, *, task_uuid: str | None = None) -> PreparedRequest:
+def prepare(request: VideoRequest, *, task_uuid: str | None = None, local_files: bool = False) -> PreparedRequest:
     """Everything needed to decide whether to submit: the exact payload, all its violations
-    (named by tool argument), and the cost estimate."""
+    (named by tool argument), and the cost estimate. With ``local_files``, media values may be
+    local file paths, left in the payload for the caller to check and upload."""
     payload = build_payload(request, task_uuid=task_uuid)
-    violations = check(payload, names=tool_name)
+    violations = check(payload, names=tool_name, local_files=local_files)
     if request.source_duration is not None:
         if request.video is None:
             violations.append(

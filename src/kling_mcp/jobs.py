@@ -93,6 +93,15 @@ class JobService:
 
     # -- submitting --------------------------------------------------------------------------------
 
+    async def check_caps(self, prepared: PreparedRequest) -> None:
+        """Raise SpendCapExceeded now if the request would not fit under the caps, so that no
+        work (uploads) is done for a submission that would be refused. Submit checks again."""
+        assert prepared.estimate is not None
+        reserve = prepared.estimate.reserve
+        await anyio.to_thread.run_sync(
+            lambda: self.ledger.check_caps(reserve, daily_cap=self.caps.daily_usd, total_cap=self.caps.total_usd)
+        )
+
     async def submit(self, prepared: PreparedRequest, tool: str) -> JobRecord:
         """Reserve the estimate under the caps, record the job, then submit it.
 

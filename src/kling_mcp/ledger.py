@@ -56,15 +56,19 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
-CREATE TABLE IF NOT EXISTS media (
-    sha256     TEXT NOT NULL,
-    kind       TEXT NOT NULL,
-    media_uuid TEXT NOT NULL,
-    media_url  TEXT,
-    size       INTEGER NOT NULL,
-    source     TEXT,
-    created_at REAL NOT NULL,
-    PRIMARY KEY (sha256, kind)
+DROP TABLE IF EXISTS media;  -- an earlier, never used, draft of uploads
+CREATE TABLE IF NOT EXISTS uploads (
+    sha256       TEXT NOT NULL,
+    account      TEXT NOT NULL,  -- a one-way fingerprint of endpoint and key: media belong to an account
+    kind         TEXT NOT NULL,
+    mime         TEXT NOT NULL,
+    media_uuid   TEXT NOT NULL,
+    media_url    TEXT,
+    size         INTEGER NOT NULL,
+    source       TEXT,
+    created_at   REAL NOT NULL,
+    last_used_at REAL NOT NULL,
+    PRIMARY KEY (sha256, account)
 );
 CREATE TABLE IF NOT EXISTS downloads (
     task_uuid  TEXT NOT NULL,
@@ -206,12 +210,7 @@ class Ledger:
         now = time.time() if now is None else now
         job = replace(job, status="pending", created_at=now, updated_at=now, payload=redact_payload(job.payload))
         with self._transaction(immediate=True) as db:
-            for cap_name, cap, since in (("daily", daily_cap, start_of_utc_day(now)), ("total", total_cap, 0.0)):
-                if cap is None:
-                    continue
-                committed = Decimal(str(db.execute(_COMMITTED, (since,)).fetchone()[0])).quantize(Decimal("0.000001"))
-                if committed + job.reserve_usd > cap:
-                    raise SpendCapExceeded(cap_name, cap, committed, job.reserve_usd)
+            _check_caps(db, job.reserve_usd, daily_cap, total_cap, now)
             db.execute(
                 "INSERT INTO jobs (task_uuid, model, tool, status, payload, estimate, reserve_usd, number_results,"
                 " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -222,6 +221,12 @@ class Ledger:
                 ),
             )  # fmt: skip
         return job
+
+    def check_caps(self, reserve: Decimal, *, daily_cap: Decimal | None, total_cap: Decimal | None) -> None:
+        """Raise SpendCapExceeded if a job reserving this much would not fit now. Advisory (the
+        binding check is the one in record_new); it lets work before a submission be skipped."""
+        with self._lock:
+            _check_caps(self._db, reserve, daily_cap, total_cap, time.time())
 
     def update(self, task_uuid: str, **changes: Any) -> JobRecord | None:
         """Change some fields of a job; lists and dicts are stored as JSON."""
@@ -261,17 +266,29 @@ class Ledger:
 
     # -- media uploads and downloads ----------------------------------------------------
 
-    def media_get(self, sha256: str, kind: str) -> dict[str, Any] | None:
+    def upload_get(self, sha256: str, account: str, *, fresher_than: float) -> dict[str, Any] | None:
+        """An earlier upload of the same content to the same account, if used since ``fresher_than``."""
         with self._lock:
-            row = self._db.execute("SELECT * FROM media WHERE sha256 = ? AND kind = ?", (sha256, kind)).fetchone()
+            row = self._db.execute(
+                "SELECT * FROM uploads WHERE sha256 = ? AND account = ? AND last_used_at >= ?",
+                (sha256, account, fresher_than),
+            ).fetchone()
         return dict(row) if row else None
 
-    def media_put(self, sha256: str, kind: str, media_uuid: str, media_url: str | None, size: int, source: str) -> None:
+    def upload_put(
+        self, *, sha256: str, account: str, kind: str, mime: str, media_uuid: str, media_url: str | None,
+        size: int, source: str,
+    ) -> None:  # fmt: skip
+        now = time.time()
         with self._transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO media VALUES (?,?,?,?,?,?,?)",
-                (sha256, kind, media_uuid, media_url, size, source, time.time()),
+                "INSERT OR REPLACE INTO uploads VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (sha256, account, kind, mime, media_uuid, media_url, size, source, now, now),
             )
+
+    def upload_used(self, sha256: str, account: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE uploads SET last_used_at = ? WHERE sha256 = ? AND account = ?", (time.time(), sha256, account))
 
     def download_put(self, task_uuid: str, video_uuid: str, path: str, size: int) -> None:
         with self._transaction() as db:
@@ -281,8 +298,19 @@ class Ledger:
 
     def downloads(self, task_uuid: str) -> list[dict[str, Any]]:
         with self._lock:
-            rows = self._db.execute("SELECT * FROM downloads WHERE task_uuid = ?", (task_uuid,)).fetchall()
+            rows = self._db.execute(
+                "SELECT * FROM downloads WHERE task_uuid = ? ORDER BY created_at", (task_uuid,)
+            ).fetchall()
         return [dict(r) for r in rows]
+
+
+def _check_caps(db: sqlite3.Connection, reserve: Decimal, daily: Decimal | None, total: Decimal | None, now: float) -> None:
+    for cap_name, cap, since in (("daily", daily, start_of_utc_day(now)), ("total", total, 0.0)):
+        if cap is None:
+            continue
+        committed = Decimal(str(db.execute(_COMMITTED, (since,)).fetchone()[0])).quantize(Decimal("0.000001"))
+        if committed + reserve > cap:
+            raise SpendCapExceeded(cap_name, cap, committed, reserve)
 
 
 def _job(row: sqlite3.Row) -> JobRecord:

@@ -9,8 +9,11 @@ argument an agent wrote, so that violations speak the agent's vocabulary.
 
 from __future__ import annotations
 
+import copy
 import re
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,7 +28,7 @@ MediaRef = Annotated[
     str,
     Field(
         min_length=1,
-        description="An image or video: a Runware media UUID, an https URL, or (images only) a data URI.",
+        description="A local file path, a Runware media UUID, an https URL, or (images only) a data URI.",
     ),
 ]
 
@@ -223,3 +226,61 @@ def tool_name(path: str) -> str:
         head, _, tail = rest.partition("[")
         name += "." + _ELEMENT_KEYS.get(head, head) + (f"[{tail}" if tail else "")
     return name
+
+
+# -- media inputs ---------------------------------------------------------------------
+
+MediaKindName = Literal["image", "video", "audio"]
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInput:
+    """One media value in a task: where it sits, the argument an agent wrote it in, and its kind."""
+
+    path: tuple[str | int, ...]  # keys and indexes from the task's root
+    argument: str
+    value: str
+    kind: MediaKindName
+
+
+def media_inputs(task: Mapping[str, Any]) -> list[MediaInput]:
+    """Every media value of a task built by :func:`build_payload`, in argument order."""
+    inputs = task.get("inputs")
+    if not isinstance(inputs, Mapping):
+        return []
+    found: list[MediaInput] = []
+
+    def add(path: tuple[str | int, ...], argument: str, value: object, kind: MediaKindName) -> None:
+        if isinstance(value, str):
+            found.append(MediaInput(("inputs", *path), argument, value, kind))
+
+    for i, frame in enumerate(_list(inputs.get("frameImages"))):
+        if isinstance(frame, Mapping):
+            add(("frameImages", i, "image"), f"{frame.get('frame', 'first')}_frame", frame.get("image"), "image")
+    for key, argument, kind in (("referenceImages", "reference_images", "image"), ("referenceVideos", "reference_videos", "video")):
+        for i, value in enumerate(_list(inputs.get(key))):
+            add((key, i), f"{argument}[{i}]", value, kind)  # type: ignore[arg-type]
+    add(("video",), "video", inputs.get("video"), "video")
+    for i, element in enumerate(_list(inputs.get("elements"))):
+        if not isinstance(element, Mapping):
+            continue
+        add(("elements", i, "frontalImage"), f"elements[{i}].frontal_image", element.get("frontalImage"), "image")
+        for key, kind in (("images", "image"), ("videos", "video"), ("voices", "audio")):
+            for j, value in enumerate(_list(element.get(key))):
+                add(("elements", i, key, j), f"elements[{i}].{key}[{j}]", value, kind)  # type: ignore[arg-type]
+    return found
+
+
+def with_media(task: Mapping[str, Any], replacements: Mapping[tuple[str | int, ...], str]) -> dict[str, Any]:
+    """A copy of the task with the media values at these paths replaced (local paths by UUIDs)."""
+    out = copy.deepcopy(dict(task))
+    for path, value in replacements.items():
+        node: Any = out
+        for step in path[:-1]:
+            node = node[step]
+        node[path[-1]] = value
+    return out
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []

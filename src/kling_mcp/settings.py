@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from pathlib import Path
+from typing import Annotated
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 RUNWARE_URL = "https://api.runware.ai/v1"
 
 
 def _default_data_dir() -> Path:
     return platformdirs.user_data_path("kling-mcp", appauthor=False)
+
+
+def _default_output_dir() -> Path:
+    return platformdirs.user_videos_path() / "kling-mcp"
+
+
+def default_media_roots() -> list[Path]:
+    """Where people keep media: the per-user Pictures, Videos, Music, Desktop, Downloads and
+    Documents folders. Never the whole home folder, where keys and dotfiles live."""
+    return [
+        platformdirs.user_pictures_path(), platformdirs.user_videos_path(), platformdirs.user_music_path(),
+        platformdirs.user_desktop_path(), platformdirs.user_downloads_path(), platformdirs.user_documents_path(),
+    ]  # fmt: skip
 
 
 class Settings(BaseSettings):
@@ -43,11 +58,36 @@ class Settings(BaseSettings):
     poll_initial_s: float = Field(2.0, gt=0, validation_alias=AliasChoices("KLING_MCP_POLL_INITIAL"))
     poll_max_s: float = Field(10.0, gt=0, validation_alias=AliasChoices("KLING_MCP_POLL_MAX"))
     max_wait_s: float = Field(600.0, gt=0, validation_alias=AliasChoices("KLING_MCP_MAX_WAIT"))
+    media_roots: Annotated[list[Path] | None, NoDecode] = Field(
+        None,
+        validation_alias=AliasChoices("KLING_MCP_MEDIA_ROOTS"),
+        description="Folders local media may be read from (os.pathsep-separated); unset: the user's media folders.",
+    )
+    output_dir: Path = Field(default_factory=_default_output_dir, validation_alias=AliasChoices("KLING_MCP_OUTPUT_DIR"))
+    max_image_mb: float = Field(10.0, gt=0, validation_alias=AliasChoices("KLING_MCP_MAX_IMAGE_MB"))
+    max_video_mb: float = Field(100.0, gt=0, validation_alias=AliasChoices("KLING_MCP_MAX_VIDEO_MB"))
+    max_audio_mb: float = Field(20.0, gt=0, validation_alias=AliasChoices("KLING_MCP_MAX_AUDIO_MB"))
 
     @field_validator("daily_cap_usd", "total_cap_usd", mode="before")
     @classmethod
     def _no_cap(cls, value: object) -> object:
         return None if isinstance(value, str) and value.strip().lower() in ("", "none", "off") else value
+
+    @field_validator("media_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().lower() in ("none", "off"):
+                return []
+            return [part for part in value.split(os.pathsep) if part.strip()]
+        return value
+
+    @property
+    def read_roots(self) -> list[Path]:
+        """Every folder local media may be read from: the media roots, and the output folder,
+        so a downloaded clip can be edited or extended."""
+        roots = self.media_roots if self.media_roots is not None else default_media_roots()
+        return [*roots, self.output_dir]
 
     @property
     def ledger_path(self) -> Path:

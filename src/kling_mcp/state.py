@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 
+from .files import MediaUploads, Sandbox, SizeLimits, VideoDownloads
 from .jobs import Caps, JobService
 from .ledger import Ledger
 from .runware import RunwareClient
@@ -29,6 +30,9 @@ class AppState:
     ledger: Ledger
     jobs: JobService
     simulated: bool
+    sandbox: Sandbox  # where local media may be read from (before the client's roots narrow it)
+    uploads: MediaUploads
+    downloads: VideoDownloads
 
 
 def make_lifespan(
@@ -42,7 +46,7 @@ def make_lifespan(
     async def lifespan(_server: Any) -> AsyncIterator[AppState]:
         async with AsyncExitStack() as stack:
             api_key = settings.api_key.get_secret_value() if settings.api_key else None
-            base_url, data_dir = settings.base_url, settings.data_dir
+            base_url, data_dir, output_dir = settings.base_url, settings.data_dir, settings.output_dir
             poll_initial, poll_max = settings.poll_initial_s, settings.poll_max_s
             if simulate:
                 from .emulator import run_emulator
@@ -51,7 +55,7 @@ def make_lifespan(
                 emulator = await stack.enter_async_context(
                     run_emulator(api_key=api_key, job_seconds=SIMULATED_JOB_SECONDS, time_scale=SIMULATED_TIME_SCALE)
                 )
-                base_url, data_dir = emulator.url, data_dir / "simulate"
+                base_url, data_dir, output_dir = emulator.url, data_dir / "simulate", output_dir / "simulate"
                 poll_initial, poll_max = min(poll_initial, 1.0), min(poll_max, 2.0)
                 log.warning(
                     "SIMULATE MODE: requests go to kling-mcp's built-in Runware emulator at %s, not to Runware. "
@@ -68,10 +72,18 @@ def make_lifespan(
                 client, ledger, caps=Caps(settings.daily_cap_usd, settings.total_cap_usd),
                 poll_initial_s=poll_initial, poll_max_s=poll_max,
             )  # fmt: skip
+            limits = SizeLimits(*(int(mb * 1_000_000) for mb in (settings.max_image_mb, settings.max_video_mb,
+                                                                 settings.max_audio_mb)))  # fmt: skip
+            sandbox = Sandbox(settings.read_roots, limits)
+            downloads = VideoDownloads(output_dir, ledger, timeout=settings.request_timeout_s)
+            stack.push_async_callback(downloads.aclose)
             task_group = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(task_group.cancel_scope.cancel)
             await jobs.start(task_group)
-            state = AppState(settings=settings, ledger=ledger, jobs=jobs, simulated=simulate)
+            state = AppState(
+                settings=settings, ledger=ledger, jobs=jobs, simulated=simulate, sandbox=sandbox,
+                uploads=MediaUploads(client, ledger), downloads=downloads,
+            )  # fmt: skip
             if on_start is not None:
                 on_start(state)
                 if on_stop is not None:

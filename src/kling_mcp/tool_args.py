@@ -30,7 +30,7 @@ MODEL_HELP = (
     "klingai:kling-video@3-pro: 1080p, audio, negative prompt. list_models gives every limit and price."
 )
 PROMPT_HELP = "What the video shows: subject, action, camera, light, mood; 2 to 2500 characters. Refer to elements as <<<element_1>>>, <<<element_2>>>..."
-MEDIA_HELP = "A Runware media UUID, an https URL, or a data URI (data:image/png;base64,...)."
+MEDIA_HELP = "An absolute local file path (uploaded for you), a Runware media UUID, an https URL, or a data URI."
 
 
 class _Strict(BaseModel):
@@ -74,7 +74,7 @@ class TextToVideoArgs(_Output):
         None, min_length=1, max_length=7, description="Images guiding look and identity. " + MEDIA_HELP
     )
     reference_videos: list[str] | None = Field(
-        None, min_length=1, max_length=1, description="One reference video (UUID or https URL)."
+        None, min_length=1, max_length=1, description="One reference video (local path, UUID or https URL)."
     )
     keep_original_sound: bool | None = Field(None, description="Keep the reference video's sound.")
     character_orientation: Literal["image", "video"] | None = Field(
@@ -121,7 +121,7 @@ class EditVideoArgs(_Output):
     model: Literal["klingai:kling@o1-standard", "klingai:kling-video@o3-standard", "klingai:kling-video@o3-pro"] = Field(
         description="A model that edits video: o1-standard ($0.126/s), o3-standard ($0.126/s), o3-pro ($0.168/s)."
     )
-    video: str = Field(min_length=1, description="The clip to edit: a Runware media UUID or an https URL.")
+    video: str = Field(min_length=1, description="The clip to edit: an absolute local file path, a Runware media UUID or an https URL.")
     prompt: str = Field(min_length=2, max_length=2500, description="The edit instruction and the look to reach.")
     reference_images: list[str] | None = Field(
         None, min_length=1, max_length=4, description="Up to 4 images to guide the edit. " + MEDIA_HELP
@@ -133,6 +133,30 @@ class EditVideoArgs(_Output):
 
     def to_request(self) -> VideoRequest:
         return VideoRequest.model_validate(self.model_dump(exclude={"dry_run"}, exclude_none=True))
+
+
+class UploadMediaArgs(_Strict):
+    """Upload a local image, video or audio file to Runware and get its media UUID, for any media argument.
+    The video tools also take local paths directly, so this is only needed to get the UUID up front. Only files
+    inside the folders the user allowed are read; the same content is uploaded once, then reused."""
+
+    path: str = Field(min_length=1, description="Absolute path of the file (or ~/..., or a file:// URI).")
+    kind: Literal["image", "video", "audio"] | None = Field(
+        None, description="What the file must be. Default: whatever its content is."
+    )
+
+
+class DownloadArgs(_Strict):
+    """Save a finished job's videos as files in the output folder and return their paths as resource links.
+    Never replaces an existing file unless `overwrite` is true; calling again returns the files already saved."""
+
+    task_id: str = Field(min_length=1, description="The task_id of a finished job.")
+    filename: str | None = Field(
+        None, description="File name, no folders, e.g. 'fox-in-snow' (extension added; several videos get -1, -2). "
+        "Default: date_prompt-words_task-id.",
+    )  # fmt: skip
+    subfolder: str | None = Field(None, description="A folder inside the output folder, e.g. 'trailer'; created if missing.")
+    overwrite: bool = Field(False, description="Replace a file of the same name.")
 
 
 class StatusArgs(_Strict):
@@ -185,6 +209,7 @@ class Job(BaseModel):
     progress: int | None = None
     errors: list[dict[str, Any]] = Field(default_factory=list)
     payload: dict[str, Any] | None = None
+    local_files: list[dict[str, Any]] = Field(default_factory=list)
     created_at: str | None = None
     finished_at: str | None = None
     next_step: str
@@ -197,6 +222,34 @@ class WaitResult(Job):
 class StatusResult(BaseModel):
     jobs: list[Job]
     unknown_task_ids: list[str] = Field(default_factory=list)
+
+
+class UploadResult(BaseModel):
+    media_uuid: str
+    media_url: str | None
+    kind: Literal["image", "video", "audio"]
+    format: str
+    size_bytes: int
+    sha256: str
+    path: str
+    uploaded: bool
+    next_step: str
+
+
+class SavedFile(BaseModel):
+    video_uuid: str
+    path: str
+    uri: str
+    size_bytes: int
+    mime_type: str
+    already_downloaded: bool
+
+
+class DownloadResult(BaseModel):
+    task_id: str
+    output_dir: str
+    files: list[SavedFile]
+    next_step: str
 
 
 class ModelsResult(BaseModel):

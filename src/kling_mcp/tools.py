@@ -8,27 +8,35 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import Context
+import anyio
+from mcp.server.mcpserver import Context, ListRoots, Resolve
 from mcp.server.mcpserver.tools import Tool
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ListRootsResult, ResourceLink, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import Field as PydanticField
 
 from .catalog import MODELS, describe, get_model
 from .constraints import Violation
 from .core import PreparedRequest, prepare
+from .files import DownloadProblem, FileRefused, LocalFile, Sandbox, local_path
 from .jobs import MissingApiKey
 from .ledger import TERMINAL, JobRecord, SpendCapExceeded
+from .payload import MediaInput, media_inputs, with_media
 from .runware import RunwareError
 from .state import AppState
 from .tool_args import (
+    DownloadArgs,
+    DownloadResult,
     EditVideoArgs,
     ImageToVideoArgs,
     Job,
     ModelsResult,
+    SavedFile,
     StatusArgs,
     StatusResult,
     TextToVideoArgs,
+    UploadMediaArgs,
+    UploadResult,
     WaitArgs,
     WaitResult,
 )
@@ -38,6 +46,9 @@ log = logging.getLogger("kling_mcp.tools")
 GENERATE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=True)
 READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=True)
 LOCAL_READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+UPLOAD = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=True)
+# Writes files, but never replaces one unless asked to (overwrite), hence not destructive by default.
+SAVE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=True)
 
 
 class ListModelsArgs(BaseModel):
@@ -104,9 +115,11 @@ def _next_step(record: JobRecord) -> str:
 # -- handlers -----------------------------------------------------------------------------------
 
 
-async def _generate(tool: str, args: TextToVideoArgs | ImageToVideoArgs | EditVideoArgs, ctx: Context) -> Any:
+async def _generate(
+    tool: str, args: TextToVideoArgs | ImageToVideoArgs | EditVideoArgs, ctx: Context, client_roots: ListRootsResult | None
+) -> Any:
     state: AppState = ctx.request_context.lifespan_context
-    prepared = prepare(args.to_request())
+    prepared = prepare(args.to_request(), local_files=True)
     extra = _tool_level_violations(args)
     if extra:
         prepared = PreparedRequest(prepared.request, prepared.payload, prepared.violations + extra, prepared.estimate)
@@ -114,27 +127,113 @@ async def _generate(tool: str, args: TextToVideoArgs | ImageToVideoArgs | EditVi
         return _violations(prepared)
     assert prepared.estimate is not None
     estimate = prepared.estimate.to_dict()
+    local = [m for m in media_inputs(prepared.payload) if local_path(m.value) is not None]
+    sandbox = _sandbox(state, client_roots)
+    checked: list[tuple[MediaInput, LocalFile]] = []
+    if local:
+        checked, refused = await anyio.to_thread.run_sync(_check_local, sandbox, local)
+        if refused:
+            return _refused_files(refused, sandbox)
     if args.dry_run:
         return Job(
             task_id=prepared.payload["taskUUID"], status="dry_run", done=True, model=prepared.payload["model"],
             tool=tool, estimate=estimate, payload=prepared.payload,
-            next_step="Dry run: nothing was submitted. Call again without dry_run to submit this exact request.",
+            local_files=[_local_view(m, f, None) for m, f in checked],
+            next_step="Dry run: nothing was submitted" + (" and no file uploaded (local files are checked and "
+            "uploaded on submit)" if checked else "") + ". Call again without dry_run to submit this exact request.",
         )  # fmt: skip
     if not state.jobs.client.has_key:
         return _error("missing_api_key", str(MissingApiKey()))
+    try:
+        await state.jobs.check_caps(prepared)
+    except SpendCapExceeded as exc:
+        return _spend_cap(exc)
     declined = await _confirm_cost(ctx, state, prepared)
     if declined is not None:
         return declined
+    uses: list[dict[str, Any]] = []
+    if checked:
+        try:
+            replacements, uses = await _upload_local(ctx, state, checked)
+        except FileRefused as exc:
+            return _error("local_file_changed", f"{exc.message} Nothing was submitted.", fix=exc.fix)
+        except RunwareError as exc:
+            return _error(exc.category, f"Uploading a local file failed, so nothing was submitted: {exc}", **exc.to_dict())
+        prepared = PreparedRequest(prepared.request, with_media(prepared.payload, replacements), [], prepared.estimate)
     try:
         record = await state.jobs.submit(prepared, tool)
     except SpendCapExceeded as exc:
-        return _error("spend_cap", str(exc), cap=exc.cap_name, cap_usd=float(exc.cap),
-                      committed_usd=float(exc.committed), request_usd=float(exc.request_cost))  # fmt: skip
+        return _spend_cap(exc)
     except RunwareError as exc:
         return _error(exc.category, str(exc), **exc.to_dict())
-    view = Job.model_validate(_job_view(record))
+    view = Job.model_validate(_job_view(record, local_files=uses))
     if record.status == "rejected":
         return _error("rejected_by_runware", view.next_step, job=view.model_dump(mode="json"))
+    return view
+
+
+def _spend_cap(exc: SpendCapExceeded) -> CallToolResult:
+    return _error("spend_cap", str(exc), cap=exc.cap_name, cap_usd=float(exc.cap),
+                  committed_usd=float(exc.committed), request_usd=float(exc.request_cost))  # fmt: skip
+
+
+# -- local files ----------------------------------------------------------------------------------
+
+
+def _sandbox(state: AppState, client_roots: ListRootsResult | None) -> Sandbox:
+    if client_roots is None:
+        return state.sandbox
+    return state.sandbox.narrowed([str(root.uri) for root in client_roots.roots])
+
+
+def _check_local(
+    sandbox: Sandbox, local: list[MediaInput]
+) -> tuple[list[tuple[MediaInput, LocalFile]], list[tuple[MediaInput, FileRefused]]]:
+    """Every local file checked, and every refusal, so that all come back at once."""
+    checked, refused = [], []
+    for item in local:
+        try:
+            checked.append((item, sandbox.check(item.value, item.kind)))
+        except FileRefused as exc:
+            refused.append((item, exc))
+    return checked, refused
+
+
+def _refused_files(refused: list[tuple[MediaInput, FileRefused]], sandbox: Sandbox) -> CallToolResult:
+    items = [
+        Violation(field=m.argument, rule=exc.reason, message=exc.message, fix=exc.fix, value=m.value).to_dict()
+        for m, exc in refused
+    ]
+    lines = "\n".join(f"- {v['field']}: {v['message']} {v['fix']}" for v in items)
+    return _error(
+        "local_files_refused",
+        f"{len(items)} local file(s) refused; nothing was uploaded or submitted, and nothing was spent:\n{lines}",
+        violations=items, allowed_roots=sandbox.describe(),
+        size_limits_mb={k: getattr(sandbox.limits, k) / 1e6 for k in ("image", "video", "audio")},
+    )  # fmt: skip
+
+
+async def _upload_local(
+    ctx: Context, state: AppState, checked: list[tuple[MediaInput, LocalFile]]
+) -> tuple[dict[tuple[str | int, ...], str], list[dict[str, Any]]]:
+    replacements: dict[tuple[str | int, ...], str] = {}
+    uses = []
+    for item, local in checked:
+
+        async def progress(sent: int, total: int, argument: str = item.argument) -> None:
+            await ctx.report_progress(sent, total, f"Uploading {argument}: {sent / 1e6:.1f} of {total / 1e6:.1f} MB")
+
+        stored = await state.uploads.store(local, progress)
+        replacements[item.path] = stored.media_uuid
+        uses.append(_local_view(item, local, stored.media_uuid, uploaded=not stored.reused))
+    return replacements, uses
+
+
+def _local_view(item: MediaInput, local: LocalFile, media_uuid: str | None, uploaded: bool | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {"argument": item.argument, "path": str(local.path), "format": local.media_type.label,
+                            "size_bytes": local.size}  # fmt: skip
+    if media_uuid is not None:
+        view |= {"media_uuid": media_uuid, "uploaded": bool(uploaded)}
     return view
 
 
@@ -165,16 +264,83 @@ async def _confirm_cost(ctx: Context, state: AppState, prepared: PreparedRequest
     return _error("not_confirmed", f"The user did not confirm the ${cost:.3f} cost; nothing was submitted.")
 
 
-async def text_to_video(args: TextToVideoArgs, ctx: Context) -> Any:
-    return await _generate("text_to_video", args, ctx)
+async def text_to_video(args: TextToVideoArgs, ctx: Context, client_roots: ListRootsResult | None = None) -> Any:
+    return await _generate("text_to_video", args, ctx, client_roots)
 
 
-async def image_to_video(args: ImageToVideoArgs, ctx: Context) -> Any:
-    return await _generate("image_to_video", args, ctx)
+async def image_to_video(args: ImageToVideoArgs, ctx: Context, client_roots: ListRootsResult | None = None) -> Any:
+    return await _generate("image_to_video", args, ctx, client_roots)
 
 
-async def edit_video(args: EditVideoArgs, ctx: Context) -> Any:
-    return await _generate("edit_video", args, ctx)
+async def edit_video(args: EditVideoArgs, ctx: Context, client_roots: ListRootsResult | None = None) -> Any:
+    return await _generate("edit_video", args, ctx, client_roots)
+
+
+async def upload_media(args: UploadMediaArgs, ctx: Context, client_roots: ListRootsResult | None = None) -> Any:
+    state: AppState = ctx.request_context.lifespan_context
+    if local_path(args.path) is None:
+        return _error("not_a_local_path", f"'{args.path[:120]}' is not a local file path.",
+                      fix="Pass an absolute path (or ~/..., or file://...). URLs and UUIDs can go straight into "
+                      "the video tools' media arguments; they need no upload.")  # fmt: skip
+    sandbox = _sandbox(state, client_roots)
+    try:
+        local = await anyio.to_thread.run_sync(sandbox.check, args.path, args.kind)
+    except FileRefused as exc:
+        item = MediaInput((), "path", args.path, args.kind or "image")
+        return _refused_files([(item, exc)], sandbox)
+    if not state.jobs.client.has_key:
+        return _error("missing_api_key", str(MissingApiKey()))
+
+    async def progress(sent: int, total: int) -> None:
+        await ctx.report_progress(sent, total, f"Uploading: {sent / 1e6:.1f} of {total / 1e6:.1f} MB")
+
+    try:
+        stored = await state.uploads.store(local, progress)
+    except FileRefused as exc:
+        return _error("local_file_changed", exc.message, fix=exc.fix)
+    except RunwareError as exc:
+        return _error(exc.category, f"The upload failed: {exc}", **exc.to_dict())
+    kind = local.media_type.kind
+    return UploadResult(
+        media_uuid=stored.media_uuid, media_url=stored.media_url, kind=kind, format=local.media_type.label,
+        size_bytes=local.size, sha256=local.sha256, path=str(local.path), uploaded=not stored.reused,
+        next_step=f"Pass media_uuid in any {kind} argument of the video tools."
+        + ("" if stored.reused is False else " (The same content was uploaded before; nothing was sent.)"),
+    )  # fmt: skip
+
+
+async def download_video(args: DownloadArgs, ctx: Context) -> Any:
+    state: AppState = ctx.request_context.lifespan_context
+    record = (await state.jobs.refresh([args.task_id])).get(args.task_id)
+    if record is None:
+        return _error("unknown_task_id", f"No job with task_id {args.task_id} is recorded here.",
+                      fix="Use a task_id a video tool returned; get_video_status lists what it knows.")  # fmt: skip
+
+    async def progress(done: float, total: float, message: str) -> None:
+        await ctx.report_progress(done, total or None, message)
+
+    try:
+        saved = await state.downloads.save(
+            record, filename=args.filename, subfolder=args.subfolder, overwrite=args.overwrite, progress=progress
+        )
+    except DownloadProblem as exc:
+        return _error(exc.kind, exc.message, task_id=args.task_id, **exc.extra)
+    files = [
+        SavedFile(video_uuid=v.video_uuid, path=str(v.path), uri=v.path.as_uri(), size_bytes=v.size,
+                  mime_type=v.mime_type, already_downloaded=v.already_downloaded)  # fmt: skip
+        for v in saved
+    ]
+    result = DownloadResult(
+        task_id=args.task_id, output_dir=str(state.downloads.output_dir), files=files,
+        next_step="Saved. The paths can be passed back as `video` to edit_video, or opened by the user.",
+    )  # fmt: skip
+    body = result.model_dump(mode="json")
+    links = [
+        ResourceLink(type="resource_link", uri=f.uri, name=f.path.rsplit("/", 1)[-1], mime_type=f.mime_type, size=f.size_bytes)
+        for f in files
+    ]
+    return CallToolResult(content=[TextContent(type="text", text=json.dumps(body, indent=1)), *links],
+                          structured_content=body)  # fmt: skip
 
 
 async def get_video_status(args: StatusArgs, ctx: Context) -> StatusResult:
@@ -212,14 +378,30 @@ async def list_models(args: ListModelsArgs, ctx: Context) -> Any:
 
 # -- registration: flat, strict argument schemas from the argument models ------------------------
 
-Handler = Callable[[Any, Context], Awaitable[Any]]
+Handler = Callable[..., Awaitable[Any]]
 
 
-def flat_tool(name: str, args_model: type[BaseModel], handler: Handler, returns: type, annotations: ToolAnnotations, title: str) -> Tool:
+def flat_tool(
+    name: str,
+    args_model: type[BaseModel],
+    handler: Handler,
+    returns: type,
+    annotations: ToolAnnotations,
+    title: str,
+    *,
+    media_args: tuple[str, ...] = (),
+) -> Tool:
     """A tool whose arguments are the fields of ``args_model`` at the top level, with
-    ``additionalProperties: false`` there too (the SDK leaves the top level open by default)."""
+    ``additionalProperties: false`` there too (the SDK leaves the top level open by default).
+
+    With ``media_args``, the handler also gets the MCP client's roots as ``client_roots`` when
+    one of those arguments names a local file (None otherwise, or when the client has no roots)."""
     params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
     hints: dict[str, Any] = {"ctx": Context, "return": returns}
+    if media_args:
+        roots_hint = Annotated[ListRootsResult | None, Resolve(_roots_resolver(name, media_args))]
+        params.append(inspect.Parameter("client_roots", inspect.Parameter.KEYWORD_ONLY, annotation=roots_hint))
+        hints["client_roots"] = roots_hint
     own = set(args_model.__annotations__)  # the tool's own arguments first, shared options after
     fields = sorted(args_model.model_fields.items(), key=lambda item: item[0] not in own)
     for field_name, info in fields:
@@ -229,6 +411,9 @@ def flat_tool(name: str, args_model: type[BaseModel], handler: Handler, returns:
         hints[field_name] = hint
 
     async def call(ctx: Context, **arguments: Any) -> Any:
+        if media_args:
+            roots = arguments.pop("client_roots", None)
+            return await handler(args_model.model_validate(arguments), ctx, client_roots=roots)
         return await handler(args_model.model_validate(arguments), ctx)
 
     call.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
@@ -243,6 +428,37 @@ def flat_tool(name: str, args_model: type[BaseModel], handler: Handler, returns:
     if tool.fn_metadata.output_schema is not None:
         tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema, drop_null=False)
     return tool
+
+
+def _roots_resolver(tool: str, media_args: tuple[str, ...]) -> Callable[..., Awaitable[Any]]:
+    """A resolver that asks the client for its roots only when it has some and a local path is in
+    play: no round trip otherwise. The SDK passes it the named tool arguments."""
+
+    async def resolver(ctx: Context, **values: Any) -> ListRoots | ListRootsResult | None:
+        caps = ctx.client_capabilities
+        if caps is None or caps.roots is None or not any(_names_local_file(v) for v in values.values()):
+            return None
+        return ListRoots()
+
+    resolver.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
+        + [inspect.Parameter(a, inspect.Parameter.KEYWORD_ONLY, default=None) for a in media_args]
+    )
+    resolver.__annotations__ = {"ctx": Context, "return": ListRoots | ListRootsResult | None}
+    resolver.__name__ = resolver.__qualname__ = f"client_roots_for_{tool}"
+    return resolver
+
+
+def _names_local_file(value: Any) -> bool:
+    if isinstance(value, str):
+        return local_path(value) is not None
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    if isinstance(value, dict):
+        return any(_names_local_file(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_names_local_file(v) for v in value)
+    return False
 
 
 def compact_schema(schema: Any, *, drop_null: bool) -> Any:
@@ -282,11 +498,17 @@ def compact_schema(schema: Any, *, drop_null: bool) -> Any:
 def all_tools() -> list[Tool]:
     return [
         flat_tool("list_models", ListModelsArgs, list_models, ModelsResult, LOCAL_READ_ONLY, "List Kling models"),
-        flat_tool("text_to_video", TextToVideoArgs, text_to_video, Job, GENERATE, "Text to video"),
-        flat_tool("image_to_video", ImageToVideoArgs, image_to_video, Job, GENERATE, "Image to video"),
-        flat_tool("edit_video", EditVideoArgs, edit_video, Job, GENERATE, "Edit a video"),
+        flat_tool("text_to_video", TextToVideoArgs, text_to_video, Job, GENERATE, "Text to video",
+                  media_args=("reference_images", "reference_videos", "elements")),
+        flat_tool("image_to_video", ImageToVideoArgs, image_to_video, Job, GENERATE, "Image to video",
+                  media_args=("first_frame", "last_frame", "reference_images", "elements")),
+        flat_tool("edit_video", EditVideoArgs, edit_video, Job, GENERATE, "Edit a video",
+                  media_args=("video", "reference_images")),
         flat_tool("get_video_status", StatusArgs, get_video_status, StatusResult, READ_ONLY, "Video job status"),
         flat_tool("wait_for_video", WaitArgs, wait_for_video, WaitResult, READ_ONLY, "Wait for a video job"),
+        flat_tool("upload_media", UploadMediaArgs, upload_media, UploadResult, UPLOAD, "Upload a local media file",
+                  media_args=("path",)),
+        flat_tool("download_video", DownloadArgs, download_video, DownloadResult, SAVE, "Save a job's videos to files"),
     ]
 
 

@@ -8,13 +8,16 @@ first, and it is sent again only when Runware provably does not have it.
 
 from __future__ import annotations
 
+import base64
 import email.utils
+import hashlib
+import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import anyio
 import httpx
@@ -23,6 +26,9 @@ import stamina
 from ._errors import ProviderError, RunwareError, categorise
 
 log = logging.getLogger("kling_mcp.runware")
+
+# Bytes read per upload chunk: a multiple of 3, so the base64 of the chunks joins up.
+_UPLOAD_CHUNK = 3 * (1 << 18)
 
 # Codes Runware may use for "no such task"; the public docs do not list one.
 NOT_FOUND_CODES = frozenset({"taskNotFound", "taskUUIDNotFound", "notFound", "responseNotFound"})
@@ -87,6 +93,13 @@ class RunwareClient:
     def has_key(self) -> bool:
         return self._api_key is not None
 
+    @property
+    def account(self) -> str:
+        """A one-way fingerprint of the endpoint and key, to tell whose uploads are whose
+        without ever storing the key."""
+        material = f"kling-mcp account\0{self.base_url}\0{self._api_key or ''}".encode()
+        return hashlib.sha256(material).hexdigest()[:16]
+
     async def aclose(self) -> None:
         await self._http.aclose()
 
@@ -102,14 +115,20 @@ class RunwareClient:
 
     # -- one HTTP exchange ------------------------------------------------------------------
 
-    async def _post(self, tasks: Sequence[Mapping[str, Any]]) -> tuple[int, dict[str, Any], httpx.Headers]:
+    async def _post(
+        self, tasks: Sequence[Mapping[str, Any]] | None, *, stream: tuple[AsyncIterator[bytes], int] | None = None
+    ) -> tuple[int, dict[str, Any], httpx.Headers]:
         if self._api_key is None:
             raise RunwareError("auth", "No Runware API key is configured: set RUNWARE_API_KEY")
         self.requests_sent += 1
+        headers = {"Authorization": f"Bearer {self._api_key}"}
         try:
-            response = await self._http.post(
-                self.base_url, json=list(tasks), headers={"Authorization": f"Bearer {self._api_key}"}
-            )
+            if stream is None:
+                response = await self._http.post(self.base_url, json=list(tasks or ()), headers=headers)
+            else:
+                body, length = stream
+                headers |= {"Content-Type": "application/json", "Content-Length": str(length)}
+                response = await self._http.post(self.base_url, content=body, headers=headers)
         except httpx.TimeoutException as exc:
             raise RunwareError("network", f"Runware did not answer in time ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
@@ -168,6 +187,43 @@ class RunwareClient:
         """Store an image, video or audio (data URI, base64 or URL) at Runware: (mediaUUID, mediaURL)."""
         task_uuid = str(uuid.uuid4())
         body = await self.call([{"taskType": "mediaStorage", "taskUUID": task_uuid, "operation": "upload", "media": media}])
+        return self._stored(body)
+
+    async def upload_file(
+        self,
+        open_file: Callable[[], IO[bytes]],
+        mime: str,
+        size: int,
+        progress: Callable[[int, int], Awaitable[None]] | None = None,
+    ) -> tuple[str, str | None]:
+        """Store a file at Runware as a data URI, streamed: the file is read and base64-encoded
+        a chunk at a time, so a large video never sits in memory whole. Retried like any free call,
+        reopening the file each time (``open_file`` may refuse a file that changed)."""
+        task = {"taskType": "mediaStorage", "taskUUID": str(uuid.uuid4()), "operation": "upload", "media": "\0"}
+        head, tail = json.dumps([task]).encode().split(b"\\u0000")
+        head += f"data:{mime};base64,".encode()
+        length = len(head) + 4 * ((size + 2) // 3) + len(tail)
+
+        async def body() -> AsyncIterator[bytes]:
+            with open_file() as handle:
+                yield head
+                sent = 0
+                while chunk := await anyio.to_thread.run_sync(handle.read, _UPLOAD_CHUNK):
+                    sent += len(chunk)
+                    yield base64.b64encode(chunk)
+                    if progress is not None:
+                        await progress(sent, size)
+                if sent != size:
+                    raise RunwareError("protocol", "The file changed size while it was being uploaded")
+                yield tail
+
+        async for attempt in stamina.retry_context(on=_backoff, **self._retry):  # type: ignore[arg-type]
+            with attempt:
+                _status, answer, _headers = await self._post(None, stream=(body(), length))
+                return self._stored(answer)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _stored(self, body: dict[str, Any]) -> tuple[str, str | None]:
         for item in body.get("data") or []:
             if isinstance(item, dict) and item.get("mediaUUID"):
                 return str(item["mediaUUID"]), item.get("mediaURL")
