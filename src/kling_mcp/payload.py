@@ -24,13 +24,8 @@ AspectRatioArg = Literal["16:9", "9:16", "1:1"]
 OutputFormat = Literal["MP4", "WEBM", "MOV"]
 SafetyMode = Literal["none", "fast", "full"]
 
-MediaRef = Annotated[
-    str,
-    Field(
-        min_length=1,
-        description="A local file path, a Runware media UUID, an https URL, or (images only) a data URI.",
-    ),
-]
+# Described once, on Element, rather than on each of its media values.
+MediaRef = Annotated[str, Field(min_length=1)]
 
 
 class Strict(BaseModel):
@@ -38,7 +33,8 @@ class Strict(BaseModel):
 
 
 class Element(Strict):
-    """A reusable character or object, referred to in the prompt as <<<element_N>>> (N from 1, in list order)."""
+    """A reusable character or object, referred to in the prompt as <<<element_N>>> (N from 1, in list order).
+    Media values: an absolute local file path, a Runware media UUID, an https URL or (images) a data URI."""
 
     id: str = Field(min_length=1, description="A new id to create the element, or the id of one created before.")
     description: str | None = Field(None, description="What the element is, e.g. 'a young woman with red hair'.")

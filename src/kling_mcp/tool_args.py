@@ -30,7 +30,7 @@ MODEL_HELP = (
     "klingai:kling-video@3-pro: 1080p, audio, negative prompt. list_models gives every limit and price."
 )
 PROMPT_HELP = "What the video shows: subject, action, camera, light, mood; 2 to 2500 characters. Refer to elements as <<<element_1>>>, <<<element_2>>>..."
-MEDIA_HELP = "An absolute local file path (uploaded for you), a Runware media UUID, an https URL, or a data URI."
+MEDIA_HELP = "An absolute local file path, a Runware media UUID, an https URL or a data URI."
 
 
 class _Strict(BaseModel):
@@ -179,17 +179,6 @@ class WaitArgs(_Strict):
 # -- results -----------------------------------------------------------------------------------
 
 
-class Estimate(BaseModel):
-    model: str
-    mode: Literal["base", "audio", "video_input"]
-    usd_per_second: float
-    seconds: int | None
-    number_results: int
-    total_usd: float | None
-    reserved_usd: float
-    notes: list[str]
-
-
 class VideoResult(BaseModel):
     video_uuid: str
     video_url: str | None = None
@@ -203,7 +192,9 @@ class Job(BaseModel):
     done: bool
     model: str
     tool: str
-    estimate: Estimate | None = None
+    # The estimate's fields (usd_per_second, seconds, total_usd, reserved_usd, notes...) are left out
+    # of the output schema: spelled out, they cost every listing of five tools about 2.8 KB.
+    estimate: dict[str, Any] | None = None
     results: list[VideoResult] = Field(default_factory=list)
     cost_usd: float | None = None
     progress: int | None = None
