@@ -158,18 +158,24 @@ async def _generate(
         except FileRefused as exc:
             return _error("local_file_changed", f"{exc.message} Nothing was submitted.", fix=exc.fix)
         except RunwareError as exc:
-            return _error(exc.category, f"Uploading a local file failed, so nothing was submitted: {exc}", **exc.to_dict())
+            return _runware_error(exc, "Uploading a local file failed, so nothing was submitted: ")
         prepared = PreparedRequest(prepared.request, with_media(prepared.payload, replacements), [], prepared.estimate)
     try:
         record = await state.jobs.submit(prepared, tool)
     except SpendCapExceeded as exc:
         return _spend_cap(exc)
     except RunwareError as exc:
-        return _error(exc.category, str(exc), **exc.to_dict())
+        return _runware_error(exc)
     view = Job.model_validate(_job_view(record, local_files=uses))
     if record.status == "rejected":
         return _error("rejected_by_runware", view.next_step, job=view.model_dump(mode="json"))
     return view
+
+
+def _runware_error(exc: RunwareError, prefix: str = "") -> CallToolResult:
+    details = exc.to_dict()
+    details.pop("message")
+    return _error(exc.category, prefix + str(exc), **details)
 
 
 def _spend_cap(exc: SpendCapExceeded) -> CallToolResult:
@@ -299,7 +305,7 @@ async def upload_media(args: UploadMediaArgs, ctx: Context, client_roots: ListRo
     except FileRefused as exc:
         return _error("local_file_changed", exc.message, fix=exc.fix)
     except RunwareError as exc:
-        return _error(exc.category, f"The upload failed: {exc}", **exc.to_dict())
+        return _runware_error(exc, "The upload failed: ")
     kind = local.media_type.kind
     return UploadResult(
         media_uuid=stored.media_uuid, media_url=stored.media_url, kind=kind, format=local.media_type.label,

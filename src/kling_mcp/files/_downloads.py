@@ -94,7 +94,7 @@ class VideoDownloads:
             )  # fmt: skip
         folder = await anyio.to_thread.run_sync(self._folder, subfolder)
         stem = _checked_name(filename) if filename is not None else None
-        earlier = {d["video_uuid"]: d for d in await anyio.to_thread.run_sync(self.ledger.downloads, job.task_uuid)}
+        earlier = await anyio.to_thread.run_sync(self.ledger.downloads, job.task_uuid)
         saved = []
         for index, video in enumerate(videos):
             extension = _extension(video["video_url"], job.payload)
@@ -102,9 +102,11 @@ class VideoDownloads:
                 name = _with_extension(stem, extension, index if len(videos) > 1 else None)
             else:
                 name = _default_name(job, extension, index if len(videos) > 1 else None)
-            before = earlier.get(video["video_uuid"])
-            reuse = before is not None and (stem is None or Path(before["path"]) == folder / name)
-            if reuse and not overwrite and _still_there(before):
+            # Asked again for the same folder (and, if named, the same name): the earlier file is the answer.
+            before = next((d for d in reversed(earlier) if d["video_uuid"] == video["video_uuid"]
+                           and Path(d["path"]).parent == folder and (stem is None or Path(d["path"]).name == name)
+                           and _still_there(d)), None)  # fmt: skip
+            if before is not None and not overwrite:
                 saved.append(SavedVideo(video["video_uuid"], Path(before["path"]), before["size"],
                                         _CONTAINERS[extension], already_downloaded=True))  # fmt: skip
                 continue

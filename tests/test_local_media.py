@@ -1,0 +1,384 @@
+"""Local media through the MCP tools, against the emulator: what is refused leaves nothing on
+the wire, what is allowed is uploaded once, and finished videos land on disk byte for byte."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client, types
+
+from kling_mcp.emulator import Fault, placeholder_mp4, run_emulator
+from kling_mcp.files._sandbox import MB
+from kling_mcp.ledger import Ledger
+from kling_mcp.server import create_server
+from kling_mcp.settings import Settings
+
+from . import media_samples as m
+from .helpers import KEY
+
+O1 = "klingai:kling@o1-standard"
+O3 = "klingai:kling-video@o3-standard"
+
+
+@pytest.fixture
+async def emu():
+    async with run_emulator(api_key=KEY, job_seconds=(0.2, 0.4), seed=5) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> Path:
+    folder = tmp_path / "media"
+    folder.mkdir()
+    (folder / "cat.png").write_bytes(m.png(16, 16))
+    return folder
+
+
+def settings_for(url: str, tmp_path: Path, **kw: Any) -> Settings:
+    options: dict[str, Any] = dict(
+        api_key=KEY, base_url=url, data_dir=tmp_path / "data", output_dir=tmp_path / "out",
+        media_roots=[tmp_path / "media"], poll_initial_s=0.1, poll_max_s=0.3,
+    )  # fmt: skip
+    return Settings(**(options | kw))
+
+
+@asynccontextmanager
+async def connect(settings: Settings, **client_kw: Any) -> AsyncIterator[Client]:
+    async with Client(create_server(settings), **client_kw) as client:
+        yield client
+
+
+def i2v(frame: str, **kw: Any) -> dict[str, Any]:
+    return {"model": O1, "prompt": "The cat blinks slowly", "first_frame": frame} | kw
+
+
+def error(result: types.CallToolResult) -> dict[str, Any]:
+    assert result.is_error, result.content
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+# -- refused: nothing leaves the machine ----------------------------------------------------------
+
+
+def _dotdot(tmp: Path) -> str:
+    (tmp / "secret.png").write_bytes(m.png())
+    return str(tmp / "media" / ".." / "secret.png")
+
+
+def _symlink(tmp: Path) -> str:
+    (tmp / "outside.png").write_bytes(m.png())
+    (tmp / "media" / "link.png").symlink_to(tmp / "outside.png")
+    return str(tmp / "media" / "link.png")
+
+
+def _dotenv(tmp: Path) -> str:
+    (tmp / "media" / "beach.png").write_bytes(m.DOTENV)
+    return str(tmp / "media" / "beach.png")
+
+
+def _too_big(tmp: Path) -> str:
+    with (tmp / "media" / "huge.png").open("wb") as handle:
+        handle.write(m.png())
+        handle.truncate(10 * MB + 1)
+    return str(tmp / "media" / "huge.png")
+
+
+def _fifo(tmp: Path) -> str:
+    os.mkfifo(tmp / "media" / "pipe.png")
+    return str(tmp / "media" / "pipe.png")
+
+
+REFUSALS = {
+    "dot-dot traversal": (_dotdot, "outside_roots"),
+    "relative traversal": (lambda tmp: "../../../../etc/passwd", "relative_path"),
+    "symlink out of the root": (_symlink, "outside_roots"),
+    "/etc/passwd": (lambda tmp: "/etc/passwd", "outside_roots"),
+    "file:// URI outside": (lambda tmp: "file:///etc/passwd", "outside_roots"),
+    "~/.ssh key": (lambda tmp: "~/.ssh/id_ed25519", "outside_roots"),
+    ".env renamed .png": (_dotenv, "not_media"),
+    "over the size limit": (_too_big, "too_large"),
+    "FIFO": (_fifo, "not_regular_file"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
+@pytest.mark.parametrize("tool", ["image_to_video", "upload_media"])
+async def test_refused_files_send_nothing(emu, tmp_path: Path, media: Path, case: str, tool: str) -> None:
+    make, reason = REFUSALS[case]
+    source = make(tmp_path)
+    arguments = i2v(source) if tool == "image_to_video" else {"path": source}
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        with anyio.fail_after(10):  # a FIFO must not hang the call
+            body = error(await client.call_tool(tool, arguments))
+    assert body["error"] == "local_files_refused"
+    field = "first_frame" if tool == "image_to_video" else "path"
+    assert [(v["field"], v["rule"]) for v in body["violations"]] == [(field, reason)]
+    assert body["allowed_roots"] == [str(media.resolve()), str((tmp_path / "out").resolve())]
+    assert "nothing was uploaded or submitted" in body["message"]
+    assert emu.stats.http_requests == 0 and emu.stats.tasks == []
+
+
+async def test_every_refused_file_is_reported_at_once(emu, tmp_path: Path, media: Path) -> None:
+    (media / "clip.mp4").write_bytes(m.MP4)
+    arguments = {"model": O3, "prompt": "<<<element_1>>> walks in", "first_frame": "/etc/shadow", "last_frame": str(media / "clip.mp4"),
+                 "elements": [{"id": "cat", "frontal_image": str(media / "missing.png")}]}  # fmt: skip
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        body = error(await client.call_tool("image_to_video", arguments))
+    assert {(v["field"], v["rule"]) for v in body["violations"]} == {
+        ("first_frame", "outside_roots"), ("last_frame", "wrong_kind"), ("elements[0].frontal_image", "not_found")
+    }
+    assert emu.stats.http_requests == 0
+
+
+async def test_model_rules_are_reported_before_any_file_is_read(emu, tmp_path: Path, media: Path) -> None:
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        body = error(await client.call_tool("image_to_video", i2v("/etc/passwd", duration=7)))
+    assert body["error"] == "constraint_violations" and [v["field"] for v in body["violations"]] == ["duration"]
+    assert emu.stats.http_requests == 0
+
+
+# -- allowed: uploaded once, then reused --------------------------------------------------------
+
+
+async def test_local_first_frame_to_video_file_on_disk(emu, tmp_path: Path, media: Path) -> None:
+    image = media / "cat.png"
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        job = await client.call_tool("image_to_video", i2v(str(image)))
+        assert not job.is_error, job.content
+        job_body = job.structured_content
+        assert job_body is not None
+        [use] = job_body["local_files"]
+        assert use["argument"] == "first_frame" and use["uploaded"] is True and use["format"] == "PNG"
+        done = await client.call_tool("wait_for_video", {"task_id": job_body["task_id"], "timeout_seconds": 20})
+        assert done.structured_content and done.structured_content["status"] == "success"
+        saved = await client.call_tool("download_video", {"task_id": job_body["task_id"]})
+    assert not saved.is_error, saved.content
+    body = saved.structured_content
+    assert body is not None
+    [file] = body["files"]
+    path = Path(file["path"])
+    assert path.read_bytes() == placeholder_mp4() and file["size_bytes"] == len(placeholder_mp4())
+    assert path.parent == (tmp_path / "out").resolve() and path.name.endswith(f"_the-cat-blinks-slowly_{job_body['task_id'][:8]}.mp4")
+    links = [c for c in saved.content if c.type == "resource_link"]
+    assert [(str(link.uri), link.mime_type) for link in links] == [(path.as_uri(), "video/mp4")]
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
+    # What reached Runware: the file's own bytes, then a task that uses the returned UUID.
+    [upload] = [t for t in emu.stats.tasks if t.get("taskType") == "mediaStorage"]
+    assert base64.b64decode(upload["media"].split(",", 1)[1]) == image.read_bytes()
+    assert upload["media"].startswith("data:image/png;base64,")
+    [task] = [t for t in emu.stats.tasks if t.get("taskType") == "videoInference"]
+    assert task["inputs"]["frameImages"] == [{"image": use["media_uuid"], "frame": "first"}]
+    ledger = Ledger(tmp_path / "data" / "jobs.sqlite3")
+    try:
+        assert [(d["path"], d["size"]) for d in ledger.downloads(job_body["task_id"])] == [(str(path), path.stat().st_size)]
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_the_same_content_is_uploaded_once(emu, tmp_path: Path, media: Path, mode: str) -> None:
+    (media / "copy-of-cat.png").write_bytes((media / "cat.png").read_bytes())
+    async with connect(settings_for(emu.url, tmp_path), mode=mode) as client:
+        first = await client.call_tool("image_to_video", i2v(str(media / "cat.png")))
+        second = await client.call_tool("image_to_video", i2v(str(media / "copy-of-cat.png"), last_frame=str(media / "cat.png")))
+        upfront = await client.call_tool("upload_media", {"path": f"file://{media / 'cat.png'}"})
+    assert not first.is_error and not second.is_error and not upfront.is_error
+    uuid = first.structured_content["local_files"][0]["media_uuid"]  # type: ignore[index]
+    assert [(u["media_uuid"], u["uploaded"]) for u in second.structured_content["local_files"]] == [(uuid, False)] * 2  # type: ignore[index]
+    assert upfront.structured_content and upfront.structured_content["media_uuid"] == uuid
+    assert upfront.structured_content["uploaded"] is False
+    assert emu.stats.requests_by_task_type["mediaStorage"] == 1
+
+
+async def test_uploads_survive_a_restart_and_a_new_key_uploads_again(emu, tmp_path: Path, media: Path) -> None:
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        assert not (await client.call_tool("upload_media", {"path": str(media / "cat.png")})).is_error
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        again = await client.call_tool("upload_media", {"path": str(media / "cat.png")})
+    assert again.structured_content and again.structured_content["uploaded"] is False
+    assert emu.stats.requests_by_task_type["mediaStorage"] == 1
+    async with run_emulator(api_key="another-account-key", job_seconds=(0.2, 0.4)) as other:
+        async with connect(settings_for(other.url, tmp_path, api_key="another-account-key")) as client:
+            fresh = await client.call_tool("upload_media", {"path": str(media / "cat.png")})
+        assert fresh.structured_content and fresh.structured_content["uploaded"] is True
+        assert other.stats.requests_by_task_type["mediaStorage"] == 1
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "data").iterdir())  # the database and its WAL
+    assert KEY.encode() not in stored and b"another-account-key" not in stored
+
+
+async def test_a_large_video_is_streamed_intact(emu, tmp_path: Path, media: Path) -> None:
+    clip = media / "source.mp4"
+    clip.write_bytes(m.MP4 + os.urandom(3 * MB + 1))  # several upload chunks, and a length not divisible by 3
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        result = await client.call_tool("edit_video", {"model": O3, "prompt": "Make it snow", "video": str(clip)})
+    assert not result.is_error, result.content
+    [upload] = [t for t in emu.stats.tasks if t.get("taskType") == "mediaStorage"]
+    assert upload["media"].startswith("data:video/mp4;base64,")
+    assert base64.b64decode(upload["media"].split(",", 1)[1]) == clip.read_bytes()
+
+
+async def test_a_dry_run_checks_files_but_uploads_nothing(emu, tmp_path: Path, media: Path) -> None:
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        result = await client.call_tool("image_to_video", i2v(str(media / "cat.png"), dry_run=True))
+    body = result.structured_content
+    assert not result.is_error and body is not None and body["status"] == "dry_run"
+    assert body["local_files"] == [{"argument": "first_frame", "path": str((media / "cat.png").resolve()),
+                                    "format": "PNG", "size_bytes": (media / "cat.png").stat().st_size}]  # fmt: skip
+    assert "no file uploaded" in body["next_step"]
+    assert emu.stats.http_requests == 0
+
+
+async def test_urls_uuids_and_data_uris_pass_through_untouched(emu, tmp_path: Path, media: Path) -> None:
+    data_uri = "data:image/png;base64," + base64.b64encode(m.png()).decode()
+    uuid = "c64351d5-4c59-42f7-95e1-eace013eddab"
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        frames = await client.call_tool("image_to_video", i2v("https://example.com/cat.jpg", last_frame=data_uri))
+        refs = await client.call_tool("text_to_video", {"model": O1, "prompt": "A cat naps", "reference_images": [uuid]})
+    assert not frames.is_error and not refs.is_error, (frames.content, refs.content)
+    assert emu.stats.requests_by_task_type["mediaStorage"] == 0
+    first, second = (t for t in emu.stats.tasks if t.get("taskType") == "videoInference")
+    assert [f["image"] for f in first["inputs"]["frameImages"]] == ["https://example.com/cat.jpg", data_uri]
+    assert second["inputs"]["referenceImages"] == [uuid]
+
+
+async def test_an_upload_runware_refuses_submits_nothing(emu, tmp_path: Path, media: Path) -> None:
+    emu.add_fault(Fault("http_402", task_type="mediaStorage"))
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        body = error(await client.call_tool("image_to_video", i2v(str(media / "cat.png"))))
+    assert "nothing was submitted" in body["message"]
+    assert emu.stats.requests_by_task_type["videoInference"] == 0
+
+
+async def test_a_transient_upload_failure_is_retried(emu, tmp_path: Path, media: Path) -> None:
+    emu.add_fault(Fault("http_503", task_type="mediaStorage"))
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        result = await client.call_tool("image_to_video", i2v(str(media / "cat.png")))
+    assert not result.is_error, result.content
+    assert emu.stats.requests_by_task_type["mediaStorage"] == 2 and emu.stats.requests_by_task_type["videoInference"] == 1
+
+
+# -- the client's roots -------------------------------------------------------------------------
+
+
+def roots_callback(*folders: Path):
+    async def list_roots(context: Any) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[types.Root(uri=f.as_uri(), name=f.name) for f in folders])
+
+    return list_roots
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_client_roots_narrow_what_may_be_read(emu, tmp_path: Path, media: Path, mode: str) -> None:
+    (media / "project").mkdir()
+    (media / "project" / "dog.png").write_bytes(m.png(8, 8))
+    callback = roots_callback(media / "project")
+    async with connect(settings_for(emu.url, tmp_path), mode=mode, list_roots_callback=callback) as client:
+        outside = await client.call_tool("image_to_video", i2v(str(media / "cat.png")))
+        inside = await client.call_tool("image_to_video", i2v(str(media / "project" / "dog.png")))
+    body = error(outside)
+    assert body["violations"][0]["rule"] == "outside_roots"
+    assert body["allowed_roots"] == [str((media / "project").resolve())]
+    assert not inside.is_error, inside.content
+    assert emu.stats.requests_by_task_type["mediaStorage"] == 1
+
+
+async def test_client_roots_cannot_widen_what_may_be_read(emu, tmp_path: Path, media: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "x.png").write_bytes(m.png())
+    callback = roots_callback(tmp_path / "elsewhere")
+    async with connect(settings_for(emu.url, tmp_path), list_roots_callback=callback) as client:
+        body = error(await client.call_tool("upload_media", {"path": str(tmp_path / "elsewhere" / "x.png")}))
+    assert "do not overlap" in body["violations"][0]["message"]
+    assert emu.stats.http_requests == 0
+
+
+# -- downloads ----------------------------------------------------------------------------------
+
+
+async def finished_job(client: Client, **kw: Any) -> str:
+    job = await client.call_tool("text_to_video", {"model": O3, "prompt": "A red kite over dunes", "duration": 5} | kw)
+    assert not job.is_error, job.content
+    task_id = job.structured_content["task_id"]  # type: ignore[index]
+    done = await client.call_tool("wait_for_video", {"task_id": task_id, "timeout_seconds": 20})
+    assert done.structured_content and done.structured_content["done"], done.content
+    return task_id
+
+
+async def test_downloads_never_overwrite_silently(emu, tmp_path: Path, media: Path) -> None:
+    out = tmp_path / "out" / "kites"
+    out.mkdir(parents=True)
+    (out / "kite.mp4").write_bytes(b"the user's own clip")
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        task_id = await finished_job(client)
+        default = await client.call_tool("download_video", {"task_id": task_id, "subfolder": "kites"})
+        again = await client.call_tool("download_video", {"task_id": task_id, "subfolder": "kites"})
+        taken = error(await client.call_tool("download_video", {"task_id": task_id, "filename": "kite", "subfolder": "kites"}))
+        assert taken["error"] == "file_exists" and "overwrite" in taken["next_step"]
+        assert (out / "kite.mp4").read_bytes() == b"the user's own clip"
+        replaced = await client.call_tool(
+            "download_video", {"task_id": task_id, "filename": "kite.mp4", "subfolder": "kites", "overwrite": True}
+        )
+        assert not replaced.is_error and (out / "kite.mp4").read_bytes() == placeholder_mp4()
+        elsewhere = await client.call_tool("download_video", {"task_id": task_id, "subfolder": "other"})
+    first, second, third = (r.structured_content["files"][0] for r in (default, again, elsewhere))  # type: ignore[index]
+    assert first["already_downloaded"] is False and second == first | {"already_downloaded": True}
+    assert third["already_downloaded"] is False and Path(third["path"]).parent.name == "other"
+    assert sorted(p.name for p in out.iterdir()) == sorted(["kite.mp4", Path(first["path"]).name])
+
+
+async def test_a_default_name_that_is_taken_gets_a_suffix(emu, tmp_path: Path, media: Path) -> None:
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        task_id = await finished_job(client, number_results=2)
+        out = (tmp_path / "out").resolve()
+        saved = await client.call_tool("download_video", {"task_id": task_id})
+        names = [Path(f["path"]).name for f in saved.structured_content["files"]]  # type: ignore[index]
+        assert [n.rsplit("_", 1)[1] for n in names] == [f"{task_id[:8]}-1.mp4", f"{task_id[:8]}-2.mp4"]
+        for name in names:  # someone else's files now hold those names
+            (out / name).unlink()
+            (out / name).write_bytes(b"not ours")
+        resaved = await client.call_tool("download_video", {"task_id": task_id})
+    renamed = [Path(f["path"]).name for f in resaved.structured_content["files"]]  # type: ignore[index]
+    assert renamed == [n.replace(".mp4", "-2.mp4") for n in names]
+    assert all((out / n).read_bytes() == b"not ours" for n in names)
+
+
+@pytest.mark.parametrize(("arguments", "kind"), [({"subfolder": "../escape"}, "bad_subfolder"),
+                                                 ({"subfolder": "/tmp"}, "bad_subfolder"),
+                                                 ({"filename": "../../.bashrc"}, "bad_filename"),
+                                                 ({"filename": "clip.mov"}, "bad_filename")])  # fmt: skip
+async def test_downloads_stay_in_the_output_folder(emu, tmp_path: Path, media: Path, arguments: dict, kind: str) -> None:
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        task_id = await finished_job(client)
+        body = error(await client.call_tool("download_video", {"task_id": task_id} | arguments))
+    assert body["error"] == kind
+    assert not (tmp_path / "escape").exists() and not list((tmp_path / "out").rglob("*.mp4"))
+
+
+async def test_an_expired_url_says_so_and_what_can_still_be_done(tmp_path: Path, media: Path) -> None:
+    # Time runs 100x fast: a 30 s job takes 0.3 s and a ttl of 60 s lasts 0.6 s.
+    async with run_emulator(api_key=KEY, job_seconds=(30, 30), time_scale=0.01) as emu:
+        async with connect(settings_for(emu.url, tmp_path)) as client:
+            task_id = await finished_job(client, ttl=60)
+            await anyio.sleep(0.8)
+            body = error(await client.call_tool("download_video", {"task_id": task_id}))
+    assert body["error"] == "url_expired" and body["expired"] is True
+    assert "ttl=60" in body["message"] and "submit the same request again" in body["next_step"]
+    assert not list((tmp_path / "out").iterdir())  # no partial file
+
+
+async def test_downloading_a_running_or_unknown_job_says_what_to_do(emu, tmp_path: Path, media: Path) -> None:
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        job = await client.call_tool("text_to_video", {"model": O3, "prompt": "A red kite over dunes", "duration": 5})
+        task_id = job.structured_content["task_id"]  # type: ignore[index]
+        running = error(await client.call_tool("download_video", {"task_id": task_id}))
+        unknown = error(await client.call_tool("download_video", {"task_id": "no-such-task"}))
+    assert running["error"] == "not_finished" and "wait_for_video" in running["next_step"]
+    assert unknown["error"] == "unknown_task_id"
