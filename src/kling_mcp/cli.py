@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import tempfile
+from pathlib import Path
 from typing import Any
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -32,6 +33,11 @@ def _parser() -> argparse.ArgumentParser:
         help="bearer token HTTP clients must send (env KLING_MCP_HTTP_TOKEN); required off loopback",
     )
     parser.add_argument("--simulate", action="store_true", help="use the built-in Runware emulator: no account, no cost")
+    parser.add_argument(
+        "--media-root", action="append", type=Path, metavar="DIR",
+        help="a folder local media may be read from; repeat for more (replaces KLING_MCP_MEDIA_ROOTS)",
+    )  # fmt: skip
+    parser.add_argument("--output-dir", type=Path, metavar="DIR", help="where download_video saves videos (KLING_MCP_OUTPUT_DIR)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (to stderr)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("models", help="list the models and their limits")
@@ -65,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
 
             serve(host=args.emulator_host, port=args.emulator_port, api_key=args.api_key, time_scale=args.time_scale)
         case "check":
-            sys.exit(asyncio.run(_check()))
+            sys.exit(asyncio.run(_check(args)))
         case "demo":
             from .demo import run_demo
 
@@ -78,7 +84,7 @@ def _serve(args: argparse.Namespace) -> None:
     from .server import create_server
     from .settings import Settings
 
-    server = create_server(Settings(), simulate=args.simulate)
+    server = create_server(_settings(args), simulate=args.simulate)
     if not args.http:
         server.run("stdio")
         return
@@ -92,6 +98,17 @@ def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     uvicorn.run(http_app(server, args.host, args.token), host=args.host, port=args.port, log_level="warning")
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from .settings import Settings
+
+    overrides: dict[str, Any] = {}
+    if args.media_root:
+        overrides["media_roots"] = args.media_root
+    if args.output_dir:
+        overrides["output_dir"] = args.output_dir
+    return Settings(**overrides)
 
 
 def http_app(server: Any, host: str, token: str | None) -> Any:
@@ -158,12 +175,11 @@ def _print_models() -> None:
               f"{d['number_results']['max']} results per request\n")  # fmt: skip
 
 
-async def _check() -> int:
+async def _check(args: argparse.Namespace) -> int:
     from .ledger import Ledger
     from .runware import RunwareClient, RunwareError
-    from .settings import Settings
 
-    settings = Settings()
+    settings = _settings(args)
     ok = True
     print(f"data directory: {settings.data_dir}")
     try:
@@ -174,6 +190,8 @@ async def _check() -> int:
     except OSError as exc:
         ok = False
         print(f"  writable: NO ({exc}); set KLING_MCP_DATA_DIR to a writable directory")
+    print("local media may be read from: " + ", ".join(str(p) for p in settings.read_roots))
+    print(f"videos are saved to: {settings.output_dir}")
     print(f"Runware endpoint: {settings.base_url}")
     if settings.api_key is None:
         print("  API key: NOT SET. Set RUNWARE_API_KEY (create a key at https://my.runware.ai); to try kling-mcp "

@@ -2,7 +2,8 @@
 
 It starts ``kling-mcp --simulate`` as a subprocess and speaks MCP to it over stdio, exactly
 as Claude Desktop would: list the models, dry-run a request, submit a multi-shot
-text-to-video and an image-to-video, wait with a progress display, and print the results.
+text-to-video and an image-to-video of a local picture, wait with a progress display, and
+save the videos to files.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import os
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from mcp import Client, StdioServerParameters
 
-FIRST_FRAME = "https://assets.runware.ai/assets/inputs/654658af-f409-4e3f-b7d1-404cb7b2c879.jpg"
+from .emulator import placeholder_png
+
 MULTI_SHOT = {
     "model": "klingai:kling-video@o3-standard",
     "aspect_ratio": "16:9",
@@ -29,7 +32,6 @@ MULTI_SHOT = {
 }  # fmt: skip
 IMAGE_TO_VIDEO = {
     "model": "klingai:kling@o1-standard",
-    "first_frame": FIRST_FRAME,
     "prompt": "The camera glides forward through the old planetarium as paper charts lift and circle in the dust",
     "duration": 5,
 }
@@ -46,11 +48,16 @@ def _structured(result: Any) -> dict[str, Any]:
 
 
 async def run_demo() -> int:
-    data_dir = tempfile.mkdtemp(prefix="kling-mcp-demo-")
+    base = Path(tempfile.mkdtemp(prefix="kling-mcp-demo-"))
+    pictures, videos = base / "pictures", base / "videos"
+    pictures.mkdir()
+    first_frame = pictures / "planetarium.png"
+    first_frame.write_bytes(placeholder_png(96, 54))
+    image_to_video = IMAGE_TO_VIDEO | {"first_frame": str(first_frame)}
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "kling_mcp", "--simulate"],
-        env={"KLING_MCP_DATA_DIR": data_dir, "PYTHONUNBUFFERED": "1", **_passthrough()},
+        args=["-m", "kling_mcp", "--simulate", "--media-root", str(pictures), "--output-dir", str(videos)],
+        env={"KLING_MCP_DATA_DIR": str(base / "data"), "PYTHONUNBUFFERED": "1", **_passthrough()},
     )
     say("kling-mcp demo: a real MCP session over stdio with `kling-mcp --simulate`")
     say("(the built-in Runware emulator: no account, no cost, placeholder videos)\n")
@@ -68,7 +75,7 @@ async def run_demo() -> int:
                 f"  ${price['base']}/s  {', '.join(m['capabilities'])}")  # fmt: skip
 
         say("\n2. a request that breaks the rules (O1 has no audio, frames need 5 or 10 s): every problem at once")
-        bad = await client.call_tool("image_to_video", IMAGE_TO_VIDEO | {"duration": 7, "sound": True})
+        bad = await client.call_tool("image_to_video", image_to_video | {"duration": 7, "sound": True})
         for v in bad.structured_content["violations"]:
             say(f"   - {v['field']}: {v['message']} Fix: {v['fix']}")
 
@@ -78,13 +85,19 @@ async def run_demo() -> int:
             f"${dry['estimate']['usd_per_second']}/s, {dry['estimate']['mode']})")  # fmt: skip
         say("   payload: " + json.dumps({k: v for k, v in dry["payload"].items() if k != "providerSettings"})[:200] + "...")
 
-        say("\n4. submit it, and an image-to-video")
+        say(f"\n4. submit it, and an image-to-video of a local picture ({first_frame})")
         jobs = [
             _structured(await client.call_tool("text_to_video", MULTI_SHOT)),
-            _structured(await client.call_tool("image_to_video", IMAGE_TO_VIDEO)),
+            _structured(await client.call_tool("image_to_video", image_to_video)),
         ]
         for job in jobs:
             say(f"   {job['tool']}: task_id {job['task_id']} ({job['status']}, estimate ${job['estimate']['total_usd']})")
+            for use in job["local_files"]:
+                say(f"      {use['argument']}: {use['path']} ({use['format']}, {use['size_bytes']} bytes) "
+                    f"-> {'uploaded as' if use['uploaded'] else 'already uploaded as'} {use['media_uuid']}")  # fmt: skip
+        say("   a file outside the allowed folders is refused, and nothing is sent:")
+        refused = await client.call_tool("upload_media", {"path": "/etc/passwd"})
+        say("      " + refused.structured_content["violations"][0]["message"])
 
         say("\n5. wait_for_video, with progress notifications")
         total = 0.0
@@ -113,8 +126,13 @@ async def run_demo() -> int:
         status = _structured(await client.call_tool("get_video_status", {"task_ids": [j["task_id"] for j in jobs]}))
         for job in status["jobs"]:
             say(f"   {job['task_id']}: {job['status']}, cost ${job['cost_usd']}")
+        say("\n7. download_video: each job's videos saved as files (atomically, never over an existing file)")
+        for job in jobs:
+            saved = _structured(await client.call_tool("download_video", {"task_id": job["task_id"]}))
+            for file in saved["files"]:
+                say(f"   {file['path']} ({file['size_bytes']} bytes, {file['mime_type']})")
         say(f"\nsimulated spend: ${total:.3f}. Done in {time.monotonic() - started:.1f} s.")
-        say("(The video URLs above are served by the emulator, which stops with this demo.)")
+        say("(The videos are the emulator's one-second placeholder.)")
         say("Next: add kling-mcp to your MCP client (see the README) with RUNWARE_API_KEY set.")
     return 0
 

@@ -75,6 +75,8 @@ def make_lifespan(
             limits = SizeLimits(*(int(mb * 1_000_000) for mb in (settings.max_image_mb, settings.max_video_mb,
                                                                  settings.max_audio_mb)))  # fmt: skip
             sandbox = Sandbox(settings.read_roots, limits)
+            log.info("Local media may be read from: %s. Videos are saved to %s.",
+                     ", ".join(sandbox.describe()) or "nowhere", output_dir)  # fmt: skip
             downloads = VideoDownloads(output_dir, ledger, timeout=settings.request_timeout_s)
             stack.push_async_callback(downloads.aclose)
             task_group = await stack.enter_async_context(anyio.create_task_group())

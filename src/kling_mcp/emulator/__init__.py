@@ -11,6 +11,7 @@ injected from Python or over HTTP. Everything received is recorded in
 from ._emulator import Emulator, EmulatorStats, Outcome
 from ._faults import FAULT_KINDS, Fault, FaultKind
 from ._mp4 import placeholder_mp4
+from ._png import placeholder_png
 from ._server import run_emulator, run_emulator_in_thread, serve
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "FaultKind",
     "Outcome",
     "placeholder_mp4",
+    "placeholder_png",
     "run_emulator",
     "run_emulator_in_thread",
     "serve",
