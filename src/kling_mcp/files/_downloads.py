@@ -63,13 +63,23 @@ class VideoDownloads:
         self.ledger = ledger
         self.deadline = deadline
         self.max_bytes = max_bytes
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), follow_redirects=True,
-            headers={"User-Agent": "kling-mcp"}, transport=transport,
-        )  # fmt: skip
+        self._timeout, self._transport = timeout, transport
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        # Made on first use: building an HTTPS client costs tens of milliseconds, which server
+        # start-up need not pay for a tool it may never call.
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self._timeout, connect=min(self._timeout, 10.0)), follow_redirects=True,
+                headers={"User-Agent": "kling-mcp"}, transport=self._transport,
+            )  # fmt: skip
+        return self._client
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
     async def save(
         self,

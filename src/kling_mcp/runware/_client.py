@@ -77,12 +77,8 @@ class RunwareClient:
     ) -> None:
         self._api_key = api_key or None
         self.base_url = base_url
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            transport=transport,
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-            headers={"User-Agent": "kling-mcp"},
-        )
+        self._timeout, self._transport = timeout, transport
+        self._client: httpx.AsyncClient | None = None
         self._retry = dict(
             attempts=retry_attempts, timeout=retry_timeout, wait_initial=retry_wait_initial, wait_max=retry_wait_max
         )
@@ -100,8 +96,22 @@ class RunwareClient:
         material = f"kling-mcp account\0{self.base_url}\0{self._api_key or ''}".encode()
         return hashlib.sha256(material).hexdigest()[:16]
 
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        # Made on first request: an HTTPS client costs 30-50 ms to build, which server start-up
+        # (and a session that only lists models or dry-runs) need not pay.
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self._timeout, connect=min(self._timeout, 10.0)),
+                transport=self._transport,
+                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+                headers={"User-Agent": "kling-mcp"},
+            )
+        return self._client
+
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
     async def __aenter__(self) -> RunwareClient:
         return self
