@@ -382,3 +382,22 @@ async def test_downloading_a_running_or_unknown_job_says_what_to_do(emu, tmp_pat
         unknown = error(await client.call_tool("download_video", {"task_id": "no-such-task"}))
     assert running["error"] == "not_finished" and "wait_for_video" in running["next_step"]
     assert unknown["error"] == "unknown_task_id"
+
+
+@pytest.mark.parametrize(
+    ("argv", "roots"),
+    [
+        (["--http", "--host", "0.0.0.0", "--token", "t"], []),  # remote clients get no default media folders
+        (["--http", "--host", "0.0.0.0", "--token", "t", "--media-root", "/srv/media"], [Path("/srv/media")]),
+        (["--http"], None),  # loopback: the defaults, as for stdio
+        ([], None),
+        (["--media-root", "/a", "--media-root", "/b"], [Path("/a"), Path("/b")]),
+    ],
+)
+def test_which_media_roots_the_command_line_gives(argv: list[str], roots: list[Path] | None, monkeypatch) -> None:
+    from kling_mcp.cli import _parser, _settings
+
+    monkeypatch.delenv("KLING_MCP_MEDIA_ROOTS", raising=False)
+    settings = _settings(_parser().parse_args(argv))
+    assert settings.media_roots == roots
+    assert settings.read_roots[-1] == settings.output_dir  # the output folder is always readable

@@ -108,7 +108,16 @@ def _settings(args: argparse.Namespace) -> Any:
         overrides["media_roots"] = args.media_root
     if args.output_dir:
         overrides["output_dir"] = args.output_dir
-    return Settings(**overrides)
+    settings = Settings(**overrides)
+    if getattr(args, "http", False) and args.host not in LOOPBACK and settings.media_roots is None:
+        # Remote clients are trusted to spend, not to read this machine's pictures: the default
+        # media folders are for a desktop user's own agent. Explicit roots still apply.
+        settings = settings.model_copy(update={"media_roots": []})
+        logging.getLogger("kling_mcp").warning(
+            "Serving HTTP off loopback: local media may be read only from the output folder. Set "
+            "KLING_MCP_MEDIA_ROOTS or --media-root to allow more."
+        )
+    return settings
 
 
 def http_app(server: Any, host: str, token: str | None) -> Any:

@@ -55,11 +55,12 @@ Plan like this:
 4. Stay inside the limits: durations, aspect ratio (16:9, 9:16 or 1:1), sound only on models that have it.
 5. Before submitting anything, call each tool with dry_run=true, add up the estimates, and show the user the
    plan and the total cost. Submit only after the user agrees.
-6. Submit, then follow each task_id with wait_for_video; report the video URLs and the actual costs.""")]
+6. Submit, then follow each task_id with wait_for_video; report the actual costs, and save the videos with
+   download_video (it returns the file paths).""")]
 
     @server.prompt(name="image_to_video_brief", title="Image-to-video brief")
     def image_to_video_brief(
-        image: Annotated[str, Field(description="The image: a URL, a Runware media UUID, or a data URI.")],
+        image: Annotated[str, Field(description="The image: a local file path, a URL, a Runware media UUID, or a data URI.")],
         motion: Annotated[str, Field(description="What should move and how; empty to propose it.")] = "",
         model: Annotated[str, Field(description="Model id or alias; empty to choose.")] = "",
     ) -> list[UserMessage]:
@@ -74,11 +75,11 @@ Models that animate images:
 Write a prompt that starts from the image as the first frame and says what moves, how the camera moves, and
 what must stay the same (identity, layout, style). Use last_frame too if the user has an end image. The video
 takes the image's aspect ratio: do not pass one. With O1 Standard the duration must be 5 or 10 s. Dry-run first,
-show the cost, then submit and wait_for_video.""")]
+show the cost, then submit, wait_for_video, and save the result with download_video.""")]
 
     @server.prompt(name="video_edit_brief", title="Video-edit brief")
     def video_edit_brief(
-        video: Annotated[str, Field(description="The source clip: a URL or a Runware media UUID.")],
+        video: Annotated[str, Field(description="The source clip: a local file path, a URL or a Runware media UUID.")],
         change: Annotated[str, Field(description="What to change: restyle, replace, add or remove.")],
         model: Annotated[str, Field(description="o1-standard, o3-standard or o3-pro; empty to choose.")] = "",
     ) -> list[UserMessage]:
@@ -93,4 +94,4 @@ each second of the source at their video-input rate ({', '.join(f'{m.name}: ${m.
 Pass source_duration if you know the clip's length, so the estimate is exact.
 Write the prompt as an instruction: what to keep (camera path, timing, layout) and what to change, with the
 look to reach. No duration, aspect ratio, sound or shots with an edit. Dry-run first, show the cost, then
-submit and wait_for_video.""")]
+submit, wait_for_video, and save the result with download_video.""")]

@@ -89,6 +89,8 @@ def _violations(prepared: PreparedRequest) -> CallToolResult:
 
 def _job_view(record: JobRecord, **extra: Any) -> dict[str, Any]:
     view = record.to_dict()
+    # The poller's bookkeeping on per-result failures is not for agents.
+    view["errors"] = [{k: v for k, v in e.items() if k not in ("result_failure", "result_key")} for e in view["errors"]]
     view["done"] = record.status in TERMINAL
     view["next_step"] = _next_step(record)
     view.update(extra)
@@ -98,9 +100,10 @@ def _job_view(record: JobRecord, **extra: Any) -> dict[str, Any]:
 def _next_step(record: JobRecord) -> str:
     match record.status:
         case "success":
-            return "Done: the videos are at results[].video_url (the URLs expire; download them soon)."
+            return "Done. Save the videos as files with download_video (the result URLs expire)."
         case "partial":
-            return "Some videos succeeded (results), some failed (errors). Resubmit for more variations if needed."
+            return ("Some videos succeeded (results; save them with download_video), some failed (errors). "
+                    "Resubmit for more variations if needed.")  # fmt: skip
         case "failed":
             return "The job failed; see errors[].next_step. Nothing more will happen for this task_id."
         case "rejected":
