@@ -217,9 +217,19 @@ async def test_uploads_survive_a_restart_and_a_new_key_uploads_again(emu, tmp_pa
 async def test_a_large_video_is_streamed_intact(emu, tmp_path: Path, media: Path) -> None:
     clip = media / "source.mp4"
     clip.write_bytes(m.MP4 + os.urandom(3 * MB + 1))  # several upload chunks, and a length not divisible by 3
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        seen.append((done, total, message))
+
     async with connect(settings_for(emu.url, tmp_path)) as client:
-        result = await client.call_tool("edit_video", {"model": O3, "prompt": "Make it snow", "video": str(clip)})
+        result = await client.call_tool(
+            "edit_video", {"model": O3, "prompt": "Make it snow", "video": str(clip)}, progress_callback=progress
+        )
     assert not result.is_error, result.content
+    size = clip.stat().st_size
+    assert len(seen) >= 4 and [d for d, _, _ in seen] == sorted(d for d, _, _ in seen) and seen[-1][:2] == (size, size)
+    assert all(message and message.startswith("Uploading video:") for _, _, message in seen)
     [upload] = [t for t in emu.stats.tasks if t.get("taskType") == "mediaStorage"]
     assert upload["media"].startswith("data:video/mp4;base64,")
     assert base64.b64decode(upload["media"].split(",", 1)[1]) == clip.read_bytes()
