@@ -208,3 +208,16 @@ def test_a_file_swapped_after_its_check_is_not_uploaded(root: Path) -> None:
     with pytest.raises(FileRefused) as caught:
         local.open()
     assert caught.value.reason == "changed"
+
+
+def test_a_clip_length_is_read_from_its_header_wherever_moov_sits(root: Path) -> None:
+    (root / "faststart.mp4").write_bytes(m.MP4)
+    # moov after a large mdat-like box: the length is still found, without reading the box between
+    filler = b"\x00\x00\x00\x08free" + (8 + 5 * MB).to_bytes(4, "big") + b"mdat" + b"\0" * (5 * MB)
+    ftyp_size = int.from_bytes(m.MP4[:4], "big")
+    (root / "moov-last.mp4").write_bytes(m.MP4[:ftyp_size] + filler + m.MP4[ftyp_size:])
+    (root / "no-moov.mp4").write_bytes(m.MP4[:ftyp_size] + b"\0" * 100)
+    sandbox = Sandbox([root])
+    assert sandbox.check(str(root / "faststart.mp4"), "video").seconds == 1.0
+    assert sandbox.check(str(root / "moov-last.mp4"), "video").seconds == 1.0
+    assert sandbox.check(str(root / "no-moov.mp4"), "video").seconds is None

@@ -411,3 +411,16 @@ def test_which_media_roots_the_command_line_gives(argv: list[str], roots: list[P
     settings = _settings(_parser().parse_args(argv))
     assert settings.media_roots == roots
     assert settings.read_roots[-1] == settings.output_dir  # the output folder is always readable
+
+
+async def test_a_local_clip_prices_its_edit_exactly(emu, tmp_path: Path, media: Path) -> None:
+    (media / "one-second.mp4").write_bytes(m.MP4)  # the emulator's placeholder lasts 1 s
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        local = await client.call_tool("edit_video", {"model": O3, "prompt": "Make it snow", "video": str(media / "one-second.mp4"),
+                                                      "dry_run": True})  # fmt: skip
+        remote = await client.call_tool("edit_video", {"model": O3, "prompt": "Make it snow",
+                                                       "video": "https://example.com/clip.mp4", "dry_run": True})  # fmt: skip
+    exact, unknown = local.structured_content["estimate"], remote.structured_content["estimate"]  # type: ignore[index]
+    assert (exact["seconds"], exact["total_usd"]) == (1, 0.126)
+    assert unknown["seconds"] is None and unknown["reserved_usd"] > exact["reserved_usd"]
+    assert local.structured_content["local_files"][0]["seconds"] == 1.0  # type: ignore[index]

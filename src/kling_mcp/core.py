@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .constraints import Violation, check
@@ -20,6 +20,10 @@ class PreparedRequest:
     @property
     def ok(self) -> bool:
         return not self.violations
+
+    def priced_for_source(self, seconds: int) -> PreparedRequest:
+        """The same request, priced for an edit whose source clip is known to last ``seconds``."""
+        return replace(self, estimate=estimate_cost(self.payload, source_seconds=seconds))
 
 
 def prepare(request: VideoRequest, *, task_uuid: str | None = None, local_files: bool = False) -> PreparedRequest:

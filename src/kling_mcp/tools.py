@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -137,6 +138,12 @@ async def _generate(
         checked, refused = await anyio.to_thread.run_sync(_check_local, sandbox, local)
         if refused:
             return _refused_files(refused, sandbox)
+        source = next((f for m, f in checked if m.path == ("inputs", "video")), None)
+        if source is not None and source.seconds and prepared.request.source_duration is None:
+            # The clip's own header gives its length: the edit is priced exactly, not at the reserve.
+            prepared = prepared.priced_for_source(max(1, math.ceil(source.seconds)))
+            assert prepared.estimate is not None
+            estimate = prepared.estimate.to_dict()
     if args.dry_run:
         return Job(
             task_id=prepared.payload["taskUUID"], status="dry_run", done=True, model=prepared.payload["model"],
@@ -241,6 +248,8 @@ async def _upload_local(
 def _local_view(item: MediaInput, local: LocalFile, media_uuid: str | None, uploaded: bool | None = None) -> dict[str, Any]:
     view: dict[str, Any] = {"argument": item.argument, "path": str(local.path), "format": local.media_type.label,
                             "size_bytes": local.size}  # fmt: skip
+    if local.seconds is not None:
+        view["seconds"] = round(local.seconds, 3)
     if media_uuid is not None:
         view |= {"media_uuid": media_uuid, "uploaded": bool(uploaded)}
     return view

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import unquote, urlsplit
 
+from ._probe import mp4_seconds
 from ._refs import is_relative, local_path
 from ._sniff import HEAD_BYTES, SUPPORTED, MediaKind, MediaType, sniff
 
@@ -47,6 +48,7 @@ class LocalFile:
     media_type: MediaType
     device: int
     inode: int
+    seconds: float | None = None  # a video's length, when its header says
 
     def open(self) -> IO[bytes]:
         """The file, opened again for upload, provided it is still the file that was checked."""
@@ -173,9 +175,10 @@ class Sandbox:
                 size += len(chunk)
                 if size > limit:
                     break
+            seconds = mp4_seconds(handle, size) if found.mime in ("video/mp4", "video/quicktime") else None
         if size != info.st_size:
             raise FileRefused("changed", f"'{source}' changed while it was read.", "Call again once it is written.")
-        return LocalFile(source, real, size, digest.hexdigest(), found, info.st_dev, info.st_ino)
+        return LocalFile(source, real, size, digest.hexdigest(), found, info.st_dev, info.st_ino, seconds)
 
 
 def _too_large(source: str, size: int, kind: MediaKind | None, limit: int) -> FileRefused:
