@@ -424,3 +424,35 @@ async def test_a_local_clip_prices_its_edit_exactly(emu, tmp_path: Path, media: 
     assert (exact["seconds"], exact["total_usd"]) == (1, 0.126)
     assert unknown["seconds"] is None and unknown["reserved_usd"] > exact["reserved_usd"]
     assert local.structured_content["local_files"][0]["seconds"] == 1.0  # type: ignore[index]
+
+
+async def test_element_images_and_voices_are_uploaded_where_they_belong(emu, tmp_path: Path, media: Path) -> None:
+    (media / "voice.wav").write_bytes(m.WAV + b"\0" * 400)
+    element = {"id": "narrator", "frontal_image": str(media / "cat.png"), "voices": [str(media / "voice.wav")]}
+    arguments = {"model": O3, "prompt": "<<<element_1>>> tells a story", "duration": 5, "elements": [element]}
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        result = await client.call_tool("text_to_video", arguments)
+    assert not result.is_error, result.content
+    uses = {u["argument"]: u for u in result.structured_content["local_files"]}  # type: ignore[index]
+    assert set(uses) == {"elements[0].frontal_image", "elements[0].voices[0]"}
+    [task] = [t for t in emu.stats.tasks if t.get("taskType") == "videoInference"]
+    sent = task["inputs"]["elements"][0]
+    assert sent["frontalImage"] == uses["elements[0].frontal_image"]["media_uuid"]
+    assert sent["voices"] == [uses["elements[0].voices[0]"]["media_uuid"]]
+    kinds = sorted(t["media"].split(";", 1)[0] for t in emu.stats.tasks if t.get("taskType") == "mediaStorage")
+    assert kinds == ["data:audio/wav", "data:image/png"]
+
+
+async def test_concurrent_uses_of_one_file_upload_it_once(emu, tmp_path: Path, media: Path) -> None:
+    results: list[types.CallToolResult] = []
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+
+        async def upload() -> None:
+            results.append(await client.call_tool("upload_media", {"path": str(media / "cat.png")}))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(4):
+                group.start_soon(upload)
+    assert len({r.structured_content["media_uuid"] for r in results}) == 1  # type: ignore[index]
+    assert sorted(r.structured_content["uploaded"] for r in results) == [False, False, False, True]  # type: ignore[index]
+    assert emu.stats.requests_by_task_type["mediaStorage"] == 1
