@@ -195,8 +195,17 @@ def test_client_roots_narrow_the_sandbox_but_never_widen_it(root: Path, tmp_path
     assert refused(sandbox.narrowed([(root / "project").as_uri()]), str(root / "b.png")).reason == "outside_roots"
     assert refused(sandbox.narrowed([tmp_path.as_uri()]), str(tmp_path / "c.png")).reason == "outside_roots"
     disjoint = refused(sandbox.narrowed([Path("/opt").as_uri()]), str(root / "b.png"))
-    assert "do not overlap" in disjoint.message and "/opt" in disjoint.message
+    assert "outside the MCP client's roots (/opt)" in disjoint.message and "client's roots" in disjoint.fix
     assert sandbox.narrowed(["https://example.com/x"]).roots == sandbox.roots  # no file roots: no narrowing
+
+
+def test_the_output_folder_stays_readable_whatever_the_client_roots(root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "saved.mp4").write_bytes(m.MP4)
+    narrowed = Sandbox([root], always=[out]).narrowed([(root / "project").as_uri()])
+    assert narrowed.check(str(out / "saved.mp4"), "video").media_type.label == "MP4"
+    assert str(out.resolve()) in narrowed.describe()
 
 
 def test_a_file_swapped_after_its_check_is_not_uploaded(root: Path) -> None:

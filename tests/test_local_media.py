@@ -295,7 +295,8 @@ async def test_client_roots_narrow_what_may_be_read(emu, tmp_path: Path, media: 
         inside = await client.call_tool("image_to_video", i2v(str(media / "project" / "dog.png")))
     body = error(outside)
     assert body["violations"][0]["rule"] == "outside_roots"
-    assert body["allowed_roots"] == [str((media / "project").resolve())]
+    assert "outside the MCP client's roots" in body["violations"][0]["message"]
+    assert body["allowed_roots"] == [str((media / "project").resolve()), str((tmp_path / "out").resolve())]
     assert not inside.is_error, inside.content
     assert emu.stats.requests_by_task_type["mediaStorage"] == 1
 
@@ -306,7 +307,8 @@ async def test_client_roots_cannot_widen_what_may_be_read(emu, tmp_path: Path, m
     callback = roots_callback(tmp_path / "elsewhere")
     async with connect(settings_for(emu.url, tmp_path), list_roots_callback=callback) as client:
         body = error(await client.call_tool("upload_media", {"path": str(tmp_path / "elsewhere" / "x.png")}))
-    assert "do not overlap" in body["violations"][0]["message"]
+    assert body["allowed_roots"] == [str((tmp_path / "out").resolve())]  # the client's root added nothing
+    assert "KLING_MCP_MEDIA_ROOTS" in body["violations"][0]["fix"] and "client's roots" in body["violations"][0]["fix"]
     assert emu.stats.http_requests == 0
 
 

@@ -46,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--port", type=int, default=8089, dest="emulator_port")
     emulator.add_argument("--api-key", default=os.environ.get("KLING_MCP_EMULATOR_KEY", "emulator-key"))
     emulator.add_argument("--time-scale", type=float, default=0.1, help="multiply simulated job times (default 0.1)")
-    commands.add_parser("check", help="check the setup: API key present and accepted, data directory writable")
+    commands.add_parser(
+        "check", help="check the setup: API key present and accepted, data and output folders writable, media folders"
+    )
     commands.add_parser("demo", help="drive the server through a real MCP session against the emulator")
     return parser
 
@@ -101,6 +103,8 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Any:
+    from pydantic import ValidationError
+
     from .settings import Settings
 
     overrides: dict[str, Any] = {}
@@ -108,7 +112,14 @@ def _settings(args: argparse.Namespace) -> Any:
         overrides["media_roots"] = args.media_root
     if args.output_dir:
         overrides["output_dir"] = args.output_dir
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        for problem in exc.errors():
+            name = str(problem["loc"][0]) if problem["loc"] else "setting"
+            print(f"kling-mcp: bad setting {name}={problem.get('input')!r}: {problem['msg']}", file=sys.stderr)
+        print("kling-mcp: fix the value (the README lists every variable) and start again.", file=sys.stderr)
+        sys.exit(2)
     if getattr(args, "http", False) and args.host not in LOOPBACK and settings.media_roots is None:
         # Remote clients are trusted to spend, not to read this machine's pictures: the default
         # media folders are for a desktop user's own agent. Explicit roots still apply.
@@ -199,8 +210,19 @@ async def _check(args: argparse.Namespace) -> int:
     except OSError as exc:
         ok = False
         print(f"  writable: NO ({exc}); set KLING_MCP_DATA_DIR to a writable directory")
-    print("local media may be read from: " + ", ".join(str(p) for p in settings.read_roots))
-    print(f"videos are saved to: {settings.output_dir}")
+    print("local media may be read from (MCP clients' roots may narrow this):")
+    for root in settings.read_roots:
+        print(f"  {root}" + ("" if root.is_dir() else "  (does not exist yet)"))
+    output_dir = settings.output_dir / "simulate" if args.simulate else settings.output_dir
+    print(f"videos are saved to: {output_dir}")
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=output_dir):
+            pass
+        print("  writable: yes")
+    except OSError as exc:
+        ok = False
+        print(f"  writable: NO ({exc}); set KLING_MCP_OUTPUT_DIR (or --output-dir) to a writable folder")
     print(f"Runware endpoint: {settings.base_url}")
     if settings.api_key is None:
         print("  API key: NOT SET. Set RUNWARE_API_KEY (create a key at https://my.runware.ai); to try kling-mcp "

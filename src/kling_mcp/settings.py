@@ -77,17 +77,34 @@ class Settings(BaseSettings):
     @classmethod
     def _split_roots(cls, value: object) -> object:
         if isinstance(value, str):
+            if not value.strip():
+                return None  # set but empty: as if unset
             if value.strip().lower() in ("none", "off"):
                 return []
             return [part for part in value.split(os.pathsep) if part.strip()]
         return value
 
+    @field_validator("data_dir", "output_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # A JSON config passes "~/Videos" unexpanded, and a relative path would depend on the folder the
+        # MCP client happens to start the server in: both are made absolute here, once.
+        return Path(os.path.abspath(os.path.expanduser(value)))
+
+    @field_validator("media_roots", mode="after")
+    @classmethod
+    def _absolute_roots(cls, value: list[Path] | None) -> list[Path] | None:
+        return None if value is None else [Path(os.path.abspath(os.path.expanduser(p))) for p in value]
+
+    @property
+    def media_roots_or_default(self) -> list[Path]:
+        return self.media_roots if self.media_roots is not None else default_media_roots()
+
     @property
     def read_roots(self) -> list[Path]:
         """Every folder local media may be read from: the media roots, and the output folder,
         so a downloaded clip can be edited or extended."""
-        roots = self.media_roots if self.media_roots is not None else default_media_roots()
-        return [*roots, self.output_dir]
+        return [*self.media_roots_or_default, self.output_dir]
 
     @property
     def ledger_path(self) -> Path:

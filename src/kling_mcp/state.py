@@ -74,7 +74,7 @@ def make_lifespan(
             )  # fmt: skip
             limits = SizeLimits(*(int(mb * 1_000_000) for mb in (settings.max_image_mb, settings.max_video_mb,
                                                                  settings.max_audio_mb)))  # fmt: skip
-            sandbox = Sandbox(settings.read_roots, limits)
+            sandbox = Sandbox(settings.media_roots_or_default, limits, always=[output_dir])
             log.info("Local media may be read from: %s. Videos are saved to %s.",
                      ", ".join(sandbox.describe()) or "nowhere", output_dir)  # fmt: skip
             downloads = VideoDownloads(output_dir, ledger, timeout=settings.request_timeout_s)

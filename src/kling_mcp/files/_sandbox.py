@@ -69,19 +69,24 @@ class FileRefused(Exception):
 
 
 class Sandbox:
-    """The roots local media may be read from, and the size limits per kind."""
+    """The roots local media may be read from, and the size limits per kind.
+
+    ``always`` roots (the output folder) stay readable whatever the client's roots say: they
+    hold only what kling-mcp itself saved, and a saved clip must stay editable."""
 
     def __init__(
         self,
         roots: Iterable[Path],
         limits: SizeLimits = SizeLimits(),
         *,
+        always: Iterable[Path] = (),
         configured: Sequence[Path] | None = None,
         client_roots: Sequence[Path] | None = None,
     ) -> None:
-        self.roots = tuple(dict.fromkeys(_real(r) for r in roots))
+        self.always = tuple(dict.fromkeys(_real(r) for r in always))
+        self.roots = tuple(dict.fromkeys([*(_real(r) for r in roots), *self.always]))
         self.limits = limits
-        self.configured = tuple(configured) if configured is not None else self.roots
+        self.configured = tuple(configured) if configured is not None else tuple(_real(r) for r in roots)
         self.client_roots = tuple(client_roots) if client_roots is not None else None
 
     def narrowed(self, client_root_uris: Sequence[str]) -> Sandbox:
@@ -91,30 +96,29 @@ class Sandbox:
         if not client:
             return self
         client = [_real(p) for p in client]
-        overlap = [inner for c in self.roots for r in client for inner in _overlap(c, r)]
-        return Sandbox(overlap, self.limits, configured=self.configured, client_roots=client)
+        overlap = [inner for c in self.configured for r in client for inner in _overlap(c, r)]
+        return Sandbox(overlap, self.limits, always=self.always, configured=self.configured, client_roots=client)
 
     def describe(self) -> list[str]:
         return [str(r) for r in self.roots]
 
-    def _where(self) -> str:
-        if self.roots:
-            return "the allowed folders: " + ", ".join(self.describe())
-        if self.client_roots is not None:
-            return (
-                "no folder: the MCP client's roots (" + ", ".join(map(str, self.client_roots)) + ") do not overlap "
-                "kling-mcp's media roots (" + ", ".join(map(str, self.configured)) + ")"
-            )
-        return "no folder: local files are switched off (KLING_MCP_MEDIA_ROOTS is empty)"
-
-    def _fix_roots(self) -> str:
+    def _outside(self, source: str, real: Path, shown: str) -> FileRefused:
         other = "or pass an https URL or a Runware media UUID instead."
-        if self.roots:
-            return (f"Use a file inside {', '.join(self.describe())}; or ask the user to add its folder to "
-                    f"KLING_MCP_MEDIA_ROOTS (or --media-root); {other}")  # fmt: skip
-        if self.client_roots is not None:
-            return f"Ask the user to share a folder that is both a client root and in KLING_MCP_MEDIA_ROOTS; {other}"
-        return f"Ask the user to set KLING_MCP_MEDIA_ROOTS to the folders kling-mcp may read; {other}"
+        allowed = ", ".join(self.describe()) or "none"
+        in_configured = any(real == c or real.is_relative_to(c) for c in self.configured)
+        if self.client_roots is not None and in_configured:
+            return FileRefused(
+                "outside_roots",
+                f"'{source}'{shown} is outside the MCP client's roots ({', '.join(map(str, self.client_roots))}), "
+                f"which narrow what kling-mcp may read to: {allowed}.",
+                f"Ask the user to add its folder to the client's roots (its workspace or allowed folders), or use a "
+                f"file inside {allowed}; {other}",
+            )  # fmt: skip
+        return FileRefused(
+            "outside_roots", f"'{source}'{shown} is outside the folders kling-mcp may read: {allowed}.",
+            f"Use a file inside one of them; or ask the user to add its folder to KLING_MCP_MEDIA_ROOTS (or "
+            f"--media-root){' and to the client' + chr(39) + 's roots' if self.client_roots is not None else ''}; {other}",
+        )  # fmt: skip
 
     def check(self, source: str, kind: MediaKind | None) -> LocalFile:
         """Check a local media argument and hash its content. Blocking: run it in a worker thread.
@@ -124,13 +128,13 @@ class Sandbox:
         if is_relative(raw) or not os.path.isabs(os.path.expanduser(raw)):
             raise FileRefused(
                 "relative_path", f"'{source}' is a relative path; kling-mcp has no working folder to resolve it against.",
-                "Give the file's absolute path (or ~/...). " + self._fix_roots(),
+                f"Give the file's absolute path (or ~/...), inside one of: {', '.join(self.describe()) or 'none'}.",
             )  # fmt: skip
         real = _real(Path(os.path.expanduser(raw)))
         root = next((r for r in self.roots if real == r or real.is_relative_to(r)), None)
         if root is None:
             shown = f" (it resolves to {real})" if str(real) != os.path.normpath(os.path.expanduser(raw)) else ""
-            raise FileRefused("outside_roots", f"'{source}'{shown} is outside {self._where()}.", self._fix_roots())
+            raise self._outside(source, real, shown)
         hidden = [part for part in real.relative_to(root).parts if part.startswith(".")]
         if hidden:
             raise FileRefused(
