@@ -58,7 +58,10 @@ JPEG_B64 = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8U
         ("c64351d5-4c59-42f7-95e1-eace013eddab", None),
         ("data:image/png;base64,iVBORw0KGgo=", None),
         ("file://server/share/cat.png", None),
-        ("cat.png", None),
+        ("cat.png", "cat.png"),  # meant as a file: the sandbox explains that it needs an absolute path
+        ("Pictures/my cat.png", "Pictures/my cat.png"),
+        ("a cat", None),
+        ("iVBORw0KGgo=", None),
     ],
 )
 def test_local_path_recognises_paths_and_nothing_else(value: str, expected: str | None) -> None:

@@ -100,7 +100,7 @@ for m in MODELS:
     tool(f"{short}-source-duration-without-video", t2v(m.id, source_duration=6), "source_duration", "requires")
     tool(f"{short}-two-reference-videos", t2v(m.id, reference_videos=[VID, VID2], keep_original_sound=True),
          "reference_videos", "item_count")  # fmt: skip
-    tool(f"{short}-local-path-frame", i2v(m.id, first_frame="~/Pictures/cat.png"), "first_frame/last_frame",
+    tool(f"{short}-local-path-frame", i2v(m.id, first_frame="~/Pictures/cat.png"), "first_frame",
          "media_reference")  # fmt: skip
     task(f"{short}-width-without-height", raw(m.id, height=None), "height", "paired")
     task(f"{short}-unlisted-size", raw(m.id, width=1000, height=1000), "width/height", "allowed_values")

@@ -122,7 +122,7 @@ async def test_refused_files_send_nothing(emu, tmp_path: Path, media: Path, case
     field = "first_frame" if tool == "image_to_video" else "path"
     assert [(v["field"], v["rule"]) for v in body["violations"]] == [(field, reason)]
     assert body["allowed_roots"] == [str(media.resolve()), str((tmp_path / "out").resolve())]
-    assert "nothing was uploaded or submitted" in body["message"]
+    assert "nothing was uploaded" in body["message"]
     assert emu.stats.http_requests == 0 and emu.stats.tasks == []
 
 
@@ -138,10 +138,18 @@ async def test_every_refused_file_is_reported_at_once(emu, tmp_path: Path, media
     assert emu.stats.http_requests == 0
 
 
-async def test_model_rules_are_reported_before_any_file_is_read(emu, tmp_path: Path, media: Path) -> None:
+async def test_model_rules_and_refused_files_come_back_together(emu, tmp_path: Path, media: Path) -> None:
     async with connect(settings_for(emu.url, tmp_path)) as client:
         body = error(await client.call_tool("image_to_video", i2v("/etc/passwd", duration=7)))
-    assert body["error"] == "constraint_violations" and [v["field"] for v in body["violations"]] == ["duration"]
+        bare = error(await client.call_tool("image_to_video", i2v("cat.png")))
+    assert body["error"] == "constraint_violations"
+    assert [(v["field"], v["rule"]) for v in body["violations"]] == [("duration", "conditional_range"),
+                                                                     ("first_frame", "outside_roots")]  # fmt: skip
+    assert body["allowed_roots"] and "nothing was uploaded or submitted" in body["message"]
+    # A bare file name is taken as meant: the answer says to give its absolute path, and where.
+    [problem] = bare["violations"]
+    assert (problem["field"], problem["rule"]) == ("first_frame", "relative_path")
+    assert str(media.resolve()) in problem["fix"]
     assert emu.stats.http_requests == 0
 
 

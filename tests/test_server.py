@@ -100,7 +100,7 @@ async def test_an_invalid_call_lists_every_violation_and_sends_nothing(emu, tmp_
     body = result.structured_content
     assert body["error"] == "constraint_violations"
     assert fields <= {v["field"] for v in body["violations"]}
-    assert all(v["fix"] for v in body["violations"]) and "nothing was submitted" in body["message"]
+    assert all(v["fix"] for v in body["violations"]) and "submitted, and nothing was spent" in body["message"]
     assert emu.stats.http_requests == 0
 
 

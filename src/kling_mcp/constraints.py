@@ -234,8 +234,8 @@ class _Run:
 
     def media(self, path: str, value: object, *, images: bool) -> None:
         kinds = "a UUID, an https URL, a data URI or base64" if images else "a UUID or an https URL"
-        if self.local_files:
-            kinds = "an absolute local file path, " + kinds
+        if self.local_files:  # the tools' own wording: they offer no raw base64
+            kinds = "an absolute local file path, a Runware media UUID, an https URL" + (" or a data URI" if images else "")
         if not isinstance(value, str) or not value:
             self.add(path, "type", f"Must be {kinds}.", f"Set '{self.n(path)}' to {kinds}.", value=value)
         elif not (looks_like_media(value, images=images) or (self.local_files and local_path(value) is not None)):

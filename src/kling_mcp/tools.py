@@ -77,15 +77,20 @@ def _error(kind: str, message: str, **extra: Any) -> CallToolResult:
     return CallToolResult(is_error=True, structured_content=body, content=[TextContent(type="text", text=json.dumps(body, indent=1))])
 
 
-def _violations(prepared: PreparedRequest) -> CallToolResult:
-    items = [v.to_dict() for v in prepared.violations]
-    lines = "\n".join(f"- {v}" for v in prepared.violations)
+def _violations(
+    prepared: PreparedRequest, refused: list[tuple[MediaInput, FileRefused]] = (), sandbox: Sandbox | None = None  # type: ignore[assignment]
+) -> CallToolResult:
+    problems = prepared.violations + [_file_violation(m, exc) for m, exc in refused]
+    lines = "\n".join(f"- {v}" for v in problems)
+    nothing = "nothing was uploaded or submitted" if sandbox is not None else "nothing was submitted"
     message = (
-        f"{len(items)} problem(s) with this request for {prepared.payload.get('model')}; nothing was submitted "
-        f"and nothing was spent. Fix them all and call again:\n{lines}"
+        f"{len(problems)} problem(s) with this request for {prepared.payload.get('model')}; {nothing}, and nothing "
+        f"was spent. Fix them all and call again:\n{lines}"
     )
-    return _error("constraint_violations", message, violations=items,
-                  estimate=prepared.estimate.to_dict() if prepared.estimate else None)  # fmt: skip
+    extra = _sandbox_facts(sandbox) if refused and sandbox is not None else {}
+    return _error("constraint_violations" if prepared.violations else "local_files_refused", message,
+                  violations=[v.to_dict() for v in problems],
+                  estimate=prepared.estimate.to_dict() if prepared.estimate else None, **extra)  # fmt: skip
 
 
 def _job_view(record: JobRecord, **extra: Any) -> dict[str, Any]:
@@ -127,17 +132,19 @@ async def _generate(
     extra = _tool_level_violations(args)
     if extra:
         prepared = PreparedRequest(prepared.request, prepared.payload, prepared.violations + extra, prepared.estimate)
-    if not prepared.ok:
-        return _violations(prepared)
-    assert prepared.estimate is not None
-    estimate = prepared.estimate.to_dict()
+    # Local files are checked even when the request breaks a rule, so every problem comes back at once.
+    # The checks read nothing outside the allowed roots and send nothing.
     local = [m for m in media_inputs(prepared.payload) if local_path(m.value) is not None]
     sandbox = _sandbox(state, client_roots)
     checked: list[tuple[MediaInput, LocalFile]] = []
+    refused: list[tuple[MediaInput, FileRefused]] = []
     if local:
         checked, refused = await anyio.to_thread.run_sync(_check_local, sandbox, local)
-        if refused:
-            return _refused_files(refused, sandbox)
+    if not prepared.ok or refused:
+        return _violations(prepared, refused, sandbox if local else None)
+    assert prepared.estimate is not None
+    estimate = prepared.estimate.to_dict()
+    if checked:
         source = next((f for m, f in checked if m.path == ("inputs", "video")), None)
         if source is not None and source.seconds and prepared.request.source_duration is None:
             # The clip's own header gives its length: the edit is priced exactly, not at the reserve.
@@ -215,18 +222,13 @@ def _check_local(
     return checked, refused
 
 
-def _refused_files(refused: list[tuple[MediaInput, FileRefused]], sandbox: Sandbox) -> CallToolResult:
-    items = [
-        Violation(field=m.argument, rule=exc.reason, message=exc.message, fix=exc.fix, value=m.value).to_dict()
-        for m, exc in refused
-    ]
-    lines = "\n".join(f"- {v['field']}: {v['message']} {v['fix']}" for v in items)
-    return _error(
-        "local_files_refused",
-        f"{len(items)} local file(s) refused; nothing was uploaded or submitted, and nothing was spent:\n{lines}",
-        violations=items, allowed_roots=sandbox.describe(),
-        size_limits_mb={k: getattr(sandbox.limits, k) / 1e6 for k in ("image", "video", "audio")},
-    )  # fmt: skip
+def _file_violation(item: MediaInput, exc: FileRefused) -> Violation:
+    return Violation(field=item.argument, rule=exc.reason, message=exc.message, fix=exc.fix, value=item.value)
+
+
+def _sandbox_facts(sandbox: Sandbox) -> dict[str, Any]:
+    return {"allowed_roots": sandbox.describe(),
+            "size_limits_mb": {k: getattr(sandbox.limits, k) / 1e6 for k in ("image", "video", "audio")}}  # fmt: skip
 
 
 async def _upload_local(
@@ -296,16 +298,18 @@ async def edit_video(args: EditVideoArgs, ctx: Context, client_roots: ListRootsR
 
 async def upload_media(args: UploadMediaArgs, ctx: Context, client_roots: ListRootsResult | None = None) -> Any:
     state: AppState = ctx.request_context.lifespan_context
+    sandbox = _sandbox(state, client_roots)
     if local_path(args.path) is None:
         return _error("not_a_local_path", f"'{args.path[:120]}' is not a local file path.",
-                      fix="Pass an absolute path (or ~/..., or file://...). URLs and UUIDs can go straight into "
-                      "the video tools' media arguments; they need no upload.")  # fmt: skip
-    sandbox = _sandbox(state, client_roots)
+                      fix=f"Pass the file's absolute path (or ~/..., or file://...), inside one of: "
+                      f"{', '.join(sandbox.describe()) or 'none'}. URLs and UUIDs go straight into the video tools' "
+                      "media arguments; they need no upload.", **_sandbox_facts(sandbox))  # fmt: skip
     try:
         local = await anyio.to_thread.run_sync(sandbox.check, args.path, args.kind)
     except FileRefused as exc:
-        item = MediaInput((), "path", args.path, args.kind or "image")
-        return _refused_files([(item, exc)], sandbox)
+        problem = _file_violation(MediaInput((), "path", args.path, args.kind or "image"), exc)
+        return _error("local_files_refused", f"The file was refused and nothing was uploaded: {problem}",
+                      violations=[problem.to_dict()], **_sandbox_facts(sandbox))  # fmt: skip
     if not state.jobs.client.has_key:
         return _error("missing_api_key", str(MissingApiKey()))
 
