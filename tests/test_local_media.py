@@ -178,6 +178,9 @@ async def test_local_first_frame_to_video_file_on_disk(emu, tmp_path: Path, medi
     links = [c for c in saved.content if c.type == "resource_link"]
     assert [(str(link.uri), link.mime_type) for link in links] == [(path.as_uri(), "video/mp4")]
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable as any file the user saves
     # What reached Runware: the file's own bytes, then a task that uses the returned UUID.
     [upload] = [t for t in emu.stats.tasks if t.get("taskType") == "mediaStorage"]
     assert base64.b64decode(upload["media"].split(",", 1)[1]) == image.read_bytes()
@@ -466,3 +469,10 @@ async def test_concurrent_uses_of_one_file_upload_it_once(emu, tmp_path: Path, m
     assert len({r.structured_content["media_uuid"] for r in results}) == 1  # type: ignore[index]
     assert sorted(r.structured_content["uploaded"] for r in results) == [False, False, False, True]  # type: ignore[index]
     assert emu.stats.requests_by_task_type["mediaStorage"] == 1
+
+
+async def test_the_instructions_say_where_files_are_read_and_saved(emu, tmp_path: Path, media: Path) -> None:
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        instructions = client.instructions
+    assert instructions is not None
+    assert f"{media}, {tmp_path / 'out'}." in instructions and f"download_video saves to\n{tmp_path / 'out'}." in instructions

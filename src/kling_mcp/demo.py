@@ -119,7 +119,7 @@ async def run_demo() -> int:
             if sys.stdout.isatty():
                 say()
             for result in done["results"]:
-                say(f"   -> {done['status']}: {result['video_url']} (${result['cost_usd']})")
+                say(f"   {job['tool']:<15} -> {done['status']}: {result['video_url']} (${result['cost_usd']})")
             total += done["cost_usd"] or 0
 
         say("\n6. get_video_status of both")
@@ -132,7 +132,7 @@ async def run_demo() -> int:
             for file in saved["files"]:
                 say(f"   {file['path']} ({file['size_bytes']} bytes, {file['mime_type']})")
         say(f"\nsimulated spend: ${total:.3f}. Done in {time.monotonic() - started:.1f} s.")
-        say("(The videos are the emulator's one-second placeholder.)")
+        say(f"(The videos are the emulator's one-second placeholder. The demo's files stay in {base}; delete it when done.)")
         say("Next: add kling-mcp to your MCP client (see the README) with RUNWARE_API_KEY set.")
     return 0
 

@@ -22,7 +22,12 @@ limits before anything is sent: invalid requests come back with every problem an
 Workflow: list_models to choose; text_to_video / image_to_video / edit_video with dry_run=true to see the exact
 request and its cost; submit; then wait_for_video (or get_video_status) with the returned task_id. Jobs take
 30-90 s and survive restarts; keep the task_id. Real money is spent on each submission: show the user the
-estimate first."""
+estimate first. Save finished videos with download_video (the result URLs expire)."""
+
+LOCAL_FILES = """
+Local files: any image, video or audio argument also takes an absolute path (or ~/...), uploaded for you once.
+Only files in these folders are read (the client's roots may narrow them): {roots}. download_video saves to
+{output_dir}."""
 
 ASPECT_RATIOS = ("16:9", "9:16", "1:1")
 
@@ -33,7 +38,10 @@ def create_server(settings: Settings | None = None, *, simulate: bool = False) -
     server = MCPServer(
         name="kling-mcp",
         title="Kling video (Runware)",
-        instructions=INSTRUCTIONS,
+        instructions=INSTRUCTIONS + LOCAL_FILES.format(
+            roots=", ".join(map(str, settings.read_roots)) or "none",
+            output_dir=settings.output_dir / "simulate" if simulate else settings.output_dir,
+        ),
         version=__version__,
         tools=all_tools(),
         lifespan=make_lifespan(settings, simulate=simulate, on_start=running.append, on_stop=running.remove),

@@ -106,7 +106,9 @@ class ImageToVideoArgs(_Output):
     elements: list[Element] | None = Field(
         None, min_length=1, max_length=3, description="Reusable characters/objects, referred to as <<<element_N>>>."
     )
-    reference_images: list[str] | None = Field(None, min_length=1, max_length=7, description="Extra guidance images.")
+    reference_images: list[str] | None = Field(
+        None, min_length=1, max_length=7, description="Extra guidance images. " + MEDIA_HELP
+    )
     shot_type: Literal["intelligence"] | None = Field(None, description="3.0 Standard only.")
 
     def to_request(self) -> VideoRequest:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -149,8 +149,7 @@ class VideoDownloads:
     ) -> SavedVideo:  # fmt: skip
         url, video_uuid = video["video_url"], video["video_uuid"]
         label = f"video {part[0] + 1} of {part[1]}" if part[1] > 1 else "the video"
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-        tmp = Path(tmp_name)
+        tmp, fd = _temporary(folder, name)
         try:
             with os.fdopen(fd, "wb") as out:
                 size = await self._stream(job, url, out, label, progress)
@@ -201,6 +200,17 @@ class VideoDownloads:
             raise DownloadProblem("network", f"The connection broke while downloading {label} ({type(exc).__name__}).",
                                   next_step="Check the network and call download_video again.") from None  # fmt: skip
         return size
+
+
+def _temporary(folder: Path, name: str) -> tuple[Path, int]:
+    """A new hidden file beside the final name. Unlike mkstemp's 0600, its mode follows the umask,
+    as any file the user saves would."""
+    while True:
+        path = folder / f".{name}.{secrets.token_hex(4)}.part"
+        try:
+            return path, os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0), 0o666)
+        except FileExistsError:
+            continue
 
 
 def _require_video(head: bytes, label: str) -> None:
