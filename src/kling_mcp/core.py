@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .constraints import Violation, check
-from .payload import VideoRequest, build_payload, tool_name
+from .payload import VideoRequest, build_payload, tool_names
 from .pricing import CostEstimate, estimate_cost
 
 
@@ -28,30 +26,12 @@ class PreparedRequest:
         return replace(self, estimate=estimate_cost(self.payload, source_seconds=seconds))
 
 
-_FRAME = re.compile(r"^inputs\.frameImages\[(\d+)\](?:\.image)?$")
-
-
-def _names_for(payload: dict[str, Any]) -> Callable[[str], str]:
-    """Tool argument names for task paths, knowing which frame image came from which argument."""
-    frames = (payload.get("inputs") or {}).get("frameImages") or []
-
-    def names(path: str) -> str:
-        match = _FRAME.match(path)
-        if match and int(match[1]) < len(frames):
-            position = frames[int(match[1])].get("frame")
-            if position in ("first", "last"):
-                return f"{position}_frame"
-        return tool_name(path)
-
-    return names
-
-
 def prepare(request: VideoRequest, *, task_uuid: str | None = None, local_files: bool = False) -> PreparedRequest:
     """Everything needed to decide whether to submit: the exact payload, all its violations
     (named by tool argument), and the cost estimate. With ``local_files``, media values may be
     local file paths, left in the payload for the caller to check and upload."""
     payload = build_payload(request, task_uuid=task_uuid)
-    violations = check(payload, names=_names_for(payload), local_files=local_files)
+    violations = check(payload, names=tool_names(payload), local_files=local_files)
     if request.source_duration is not None:
         if request.video is None:
             violations.append(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -224,6 +224,26 @@ def tool_name(path: str) -> str:
     return name
 
 
+_FRAME = re.compile(r"^inputs\.frameImages\[(\d+)\](?:\.image)?$")
+
+
+def tool_names(task: Mapping[str, Any]) -> Callable[[str], str]:
+    """:func:`tool_name` for one task: knowing the task, a frame image is named by the argument
+    it came from (``first_frame`` or ``last_frame``), not by both."""
+    inputs = task.get("inputs")
+    frames = _list(inputs.get("frameImages")) if isinstance(inputs, Mapping) else []
+
+    def names(path: str) -> str:
+        match = _FRAME.match(path)
+        if match and int(match[1]) < len(frames) and isinstance(frames[int(match[1])], Mapping):
+            position = frames[int(match[1])].get("frame")
+            if position in ("first", "last"):
+                return f"{position}_frame"
+        return tool_name(path)
+
+    return names
+
+
 # -- media inputs ---------------------------------------------------------------------
 
 MediaKindName = Literal["image", "video", "audio"]
@@ -244,26 +264,28 @@ def media_inputs(task: Mapping[str, Any]) -> list[MediaInput]:
     inputs = task.get("inputs")
     if not isinstance(inputs, Mapping):
         return []
+    names = tool_names(task)
     found: list[MediaInput] = []
 
-    def add(path: tuple[str | int, ...], argument: str, value: object, kind: MediaKindName) -> None:
+    def add(path: tuple[str | int, ...], value: object, kind: MediaKindName) -> None:
         if isinstance(value, str):
-            found.append(MediaInput(("inputs", *path), argument, value, kind))
+            dotted = "inputs" + "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in path)
+            found.append(MediaInput(("inputs", *path), names(dotted), value, kind))
 
     for i, frame in enumerate(_list(inputs.get("frameImages"))):
         if isinstance(frame, Mapping):
-            add(("frameImages", i, "image"), f"{frame.get('frame', 'first')}_frame", frame.get("image"), "image")
-    for key, argument, kind in (("referenceImages", "reference_images", "image"), ("referenceVideos", "reference_videos", "video")):
+            add(("frameImages", i, "image"), frame.get("image"), "image")
+    for key, kind in (("referenceImages", "image"), ("referenceVideos", "video")):
         for i, value in enumerate(_list(inputs.get(key))):
-            add((key, i), f"{argument}[{i}]", value, kind)  # type: ignore[arg-type]
-    add(("video",), "video", inputs.get("video"), "video")
+            add((key, i), value, kind)  # type: ignore[arg-type]
+    add(("video",), inputs.get("video"), "video")
     for i, element in enumerate(_list(inputs.get("elements"))):
         if not isinstance(element, Mapping):
             continue
-        add(("elements", i, "frontalImage"), f"elements[{i}].frontal_image", element.get("frontalImage"), "image")
+        add(("elements", i, "frontalImage"), element.get("frontalImage"), "image")
         for key, kind in (("images", "image"), ("videos", "video"), ("voices", "audio")):
             for j, value in enumerate(_list(element.get(key))):
-                add(("elements", i, key, j), f"elements[{i}].{key}[{j}]", value, kind)  # type: ignore[arg-type]
+                add(("elements", i, key, j), value, kind)  # type: ignore[arg-type]
     return found
 
 

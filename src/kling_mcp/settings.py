@@ -18,6 +18,10 @@ def _default_data_dir() -> Path:
     return platformdirs.user_data_path("kling-mcp", appauthor=False)
 
 
+def _absolute(path: Path) -> Path:
+    return Path(os.path.abspath(os.path.expanduser(path)))
+
+
 def _default_output_dir() -> Path:
     return platformdirs.user_videos_path() / "kling-mcp"
 
@@ -84,17 +88,17 @@ class Settings(BaseSettings):
             return [part for part in value.split(os.pathsep) if part.strip()]
         return value
 
+    # A JSON config passes "~/Videos" unexpanded, and a relative path would depend on the folder the
+    # MCP client happens to start the server in: every path setting is made absolute here, once.
     @field_validator("data_dir", "output_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
-        # A JSON config passes "~/Videos" unexpanded, and a relative path would depend on the folder the
-        # MCP client happens to start the server in: both are made absolute here, once.
-        return Path(os.path.abspath(os.path.expanduser(value)))
+        return _absolute(value)
 
     @field_validator("media_roots", mode="after")
     @classmethod
     def _absolute_roots(cls, value: list[Path] | None) -> list[Path] | None:
-        return None if value is None else [Path(os.path.abspath(os.path.expanduser(p))) for p in value]
+        return None if value is None else [_absolute(p) for p in value]
 
     @property
     def media_roots_or_default(self) -> list[Path]:

@@ -237,14 +237,17 @@ async def _upload_local(
     replacements: dict[tuple[str | int, ...], str] = {}
     uses = []
     for item, local in checked:
-
-        async def progress(sent: int, total: int, argument: str = item.argument) -> None:
-            await ctx.report_progress(sent, total, f"Uploading {argument}: {sent / 1e6:.1f} of {total / 1e6:.1f} MB")
-
-        stored = await state.uploads.store(local, progress)
+        stored = await state.uploads.store(local, _upload_progress(ctx, f"Uploading {item.argument}"))
         replacements[item.path] = stored.media_uuid
         uses.append(_local_view(item, local, stored.media_uuid, uploaded=not stored.reused))
     return replacements, uses
+
+
+def _upload_progress(ctx: Context, label: str) -> Callable[[int, int], Awaitable[None]]:
+    async def progress(sent: int, total: int) -> None:
+        await ctx.report_progress(sent, total, f"{label}: {sent / 1e6:.1f} of {total / 1e6:.1f} MB")
+
+    return progress
 
 
 def _local_view(item: MediaInput, local: LocalFile, media_uuid: str | None, uploaded: bool | None = None) -> dict[str, Any]:
@@ -313,11 +316,8 @@ async def upload_media(args: UploadMediaArgs, ctx: Context, client_roots: ListRo
     if not state.jobs.client.has_key:
         return _error("missing_api_key", str(MissingApiKey()))
 
-    async def progress(sent: int, total: int) -> None:
-        await ctx.report_progress(sent, total, f"Uploading: {sent / 1e6:.1f} of {total / 1e6:.1f} MB")
-
     try:
-        stored = await state.uploads.store(local, progress)
+        stored = await state.uploads.store(local, _upload_progress(ctx, "Uploading"))
     except FileRefused as exc:
         return _error("local_file_changed", exc.message, fix=exc.fix)
     except RunwareError as exc:
@@ -358,8 +358,8 @@ async def download_video(args: DownloadArgs, ctx: Context) -> Any:
     )  # fmt: skip
     body = result.model_dump(mode="json")
     links = [
-        ResourceLink(type="resource_link", uri=f.uri, name=f.path.rsplit("/", 1)[-1], mime_type=f.mime_type, size=f.size_bytes)
-        for f in files
+        ResourceLink(type="resource_link", uri=v.path.as_uri(), name=v.path.name, mime_type=v.mime_type, size=v.size)
+        for v in saved
     ]
     return CallToolResult(content=[TextContent(type="text", text=json.dumps(body, indent=1)), *links],
                           structured_content=body)  # fmt: skip

@@ -21,11 +21,11 @@ import anyio
 import httpx
 
 from ..ledger import IN_FLIGHT, JobRecord, Ledger
-from ._sniff import HEAD_BYTES, sniff
+from ._sniff import EXTENSIONS, HEAD_BYTES, sniff
 
 DownloadProgress = Callable[[float, float, str], Awaitable[None]]
 
-_CONTAINERS = {"mp4": "video/mp4", "webm": "video/webm", "mov": "video/quicktime"}
+_CONTAINERS = {ext: mime for mime, ext in EXTENSIONS.items() if mime.startswith("video/")}  # "mp4": "video/mp4"...
 _FORMATS = {"MP4": "mp4", "WEBM": "webm", "MOV": "mov"}
 _SAFE_NAME = re.compile(r"^[^/\\\x00-\x1f]{1,120}$")
 _WORD = re.compile(r"[a-z0-9]+")
@@ -242,36 +242,40 @@ def _expired(job: JobRecord, status: int) -> DownloadProblem:
 
 
 def _place(tmp: Path, folder: Path, name: str, explicit: bool, overwrite: bool) -> Path:
-    """Give the finished temporary file its name in one atomic step, never replacing a file
-    unless asked to. A default name that is taken gets a numbered suffix instead."""
+    """Give the finished temporary file its name, never replacing a file unless asked to. A
+    default name that is taken gets a numbered suffix instead."""
     stem, suffix = os.path.splitext(name)
     for attempt in range(1, 1000):
         final = folder / (name if attempt == 1 else f"{stem}-{attempt}{suffix}")
         if overwrite:
             os.replace(tmp, final)
             return final
-        try:
-            os.link(tmp, final)  # fails if the name exists: no window in which a file is clobbered
-        except FileExistsError:
-            if explicit:
-                raise DownloadProblem(
-                    "file_exists", f"{final} already exists; it was not replaced.", path=str(final),
-                    next_step="Pass another filename, or overwrite=true to replace it.",
-                ) from None  # fmt: skip
-            continue
-        except OSError:  # a file system without hard links: claim the name, then move onto it
-            try:
-                os.close(os.open(final, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-            except FileExistsError:
-                if explicit:
-                    raise DownloadProblem("file_exists", f"{final} already exists; it was not replaced.", path=str(final),
-                                          next_step="Pass another filename, or overwrite=true.") from None  # fmt: skip
-                continue
-            os.replace(tmp, final)
+        if _claim(tmp, final):
             return final
-        tmp.unlink()
-        return final
+        if explicit:
+            raise DownloadProblem(
+                "file_exists", f"{final} already exists; it was not replaced.", path=str(final),
+                next_step="Pass another filename, or overwrite=true to replace it.",
+            )  # fmt: skip
     raise DownloadProblem("file_exists", f"Too many files named like {name} in {folder}.", next_step="Pass a filename.")
+
+
+def _claim(tmp: Path, final: Path) -> bool:
+    """Move ``tmp`` to ``final`` unless that name is taken (False). With hard links this is one
+    atomic step, so there is no moment in which an existing file could be clobbered."""
+    try:
+        os.link(tmp, final)
+    except FileExistsError:
+        return False
+    except OSError:  # a file system without hard links: claim the name, then move onto it
+        try:
+            os.close(os.open(final, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            return False
+        os.replace(tmp, final)
+        return True
+    tmp.unlink()
+    return True
 
 
 def _checked_name(filename: str) -> str:

@@ -83,10 +83,11 @@ class Sandbox:
         configured: Sequence[Path] | None = None,
         client_roots: Sequence[Path] | None = None,
     ) -> None:
+        own = [_real(r) for r in roots]
         self.always = tuple(dict.fromkeys(_real(r) for r in always))
-        self.roots = tuple(dict.fromkeys([*(_real(r) for r in roots), *self.always]))
+        self.roots = tuple(dict.fromkeys([*own, *self.always]))
         self.limits = limits
-        self.configured = tuple(configured) if configured is not None else tuple(_real(r) for r in roots)
+        self.configured = tuple(configured) if configured is not None else tuple(own)
         self.client_roots = tuple(client_roots) if client_roots is not None else None
 
     def narrowed(self, client_root_uris: Sequence[str]) -> Sandbox:

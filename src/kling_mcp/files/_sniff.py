@@ -30,12 +30,8 @@ class MediaType:
     label: str  # what a person calls the format
     supported: bool = True
 
-    @property
-    def extension(self) -> str:
-        return _EXTENSIONS.get(self.mime, "bin")
 
-
-_EXTENSIONS = {
+EXTENSIONS = {
     "image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/bmp": "bmp", "image/gif": "gif",
     "video/mp4": "mp4", "video/quicktime": "mov", "video/webm": "webm",
     "audio/mpeg": "mp3", "audio/wav": "wav", "audio/mp4": "m4a", "audio/aac": "aac",

@@ -193,12 +193,6 @@ class RunwareClient:
                 updates[task_uuids[0]].errors.append(parsed)
         return updates
 
-    async def upload(self, media: str) -> tuple[str, str | None]:
-        """Store an image, video or audio (data URI, base64 or URL) at Runware: (mediaUUID, mediaURL)."""
-        task_uuid = str(uuid.uuid4())
-        body = await self.call([{"taskType": "mediaStorage", "taskUUID": task_uuid, "operation": "upload", "media": media}])
-        return self._stored(body)
-
     async def upload_file(
         self,
         open_file: Callable[[], IO[bytes]],
