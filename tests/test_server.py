@@ -25,7 +25,7 @@ VALID = {
     "text_to_video": {"model": "klingai:kling-video@o3-standard", "prompt": "A fox runs through snow", "duration": 5},
     "image_to_video": {"model": "klingai:kling@o1-standard", "prompt": "The fox turns its head", "first_frame": IMG},
     "edit_video": {"model": "klingai:kling-video@o3-pro", "prompt": "Make it snow", "video": "https://example.com/v.mp4",
-                   "source_duration": 6},
+                   "source_duration": 6, "max_cost_usd": 1.01},
 }  # fmt: skip
 INVALID = {
     "text_to_video": ({"model": "klingai:kling@o1-standard", "prompt": "A fox", "duration": 12, "sound": True,
@@ -57,7 +57,7 @@ async def test_tools_have_strict_schemas_annotations_and_output_schemas(emu, tmp
     async with connect(settings_for(emu.url, tmp_path)) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == {"list_models", "text_to_video", "image_to_video", "edit_video", "get_video_status",
-                          "wait_for_video", "upload_media", "download_video"}
+                          "wait_for_video", "upload_media", "download_video", "get_spending"}
 
     def closed(schema: Any) -> None:
         if isinstance(schema, dict):
@@ -73,7 +73,7 @@ async def test_tools_have_strict_schemas_annotations_and_output_schemas(emu, tmp
         closed(tool.input_schema)
         assert tool.output_schema and tool.description
     t2v = tools["text_to_video"].input_schema["properties"]
-    assert len(t2v["model"]["enum"]) == 5 and t2v["aspect_ratio"]["enum"] == ["16:9", "9:16", "1:1"]
+    assert len(t2v["model"]["enum"]) == 10 and "o3-pro" in t2v["model"]["enum"] and t2v["aspect_ratio"]["enum"] == ["16:9", "9:16", "1:1"]
     assert tools["text_to_video"].annotations.open_world_hint and not tools["text_to_video"].annotations.idempotent_hint
     assert tools["get_video_status"].annotations.read_only_hint and tools["list_models"].annotations.read_only_hint
 

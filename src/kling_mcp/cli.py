@@ -84,7 +84,6 @@ def main(argv: list[str] | None = None) -> None:
 
 def _serve(args: argparse.Namespace) -> None:
     from .server import create_server
-    from .settings import Settings
 
     server = create_server(_settings(args), simulate=args.simulate)
     if not args.http:

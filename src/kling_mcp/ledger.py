@@ -90,6 +90,19 @@ SELECT COALESCE(SUM(CASE
 FROM jobs WHERE created_at >= ?
 """
 
+# The same rule, per model, with what each status adds up to: for the spending report.
+_BY_MODEL = """
+SELECT model,
+    COUNT(*) AS jobs,
+    SUM(CASE WHEN status IN ('success', 'partial') THEN 1 ELSE 0 END) AS finished,
+    SUM(CASE WHEN status IN ('failed', 'rejected') THEN 1 ELSE 0 END) AS failed,
+    SUM(CASE WHEN status IN ('success', 'partial', 'failed', 'rejected') THEN 0 ELSE 1 END) AS running,
+    COALESCE(SUM(CASE WHEN status IN ('success', 'partial', 'failed') THEN cost_usd END), 0) AS charged_usd,
+    COALESCE(SUM(CASE WHEN status IN ('success', 'partial', 'failed', 'rejected') THEN 0 ELSE reserve_usd END), 0)
+        AS reserved_usd
+FROM jobs WHERE created_at >= ? GROUP BY model ORDER BY model
+"""
+
 _SECRET_KEY = re.compile(r"api[_-]?key|authori[sz]ation|token|secret|password", re.IGNORECASE)
 
 
@@ -263,6 +276,12 @@ class Ledger:
         with self._lock:
             value = self._db.execute(_COMMITTED, (since,)).fetchone()[0]
         return Decimal(str(value)).quantize(Decimal("0.000001"))
+
+    def spend_by_model(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """Per model since ``since``: jobs by outcome, what was charged, what running jobs reserve."""
+        with self._lock:
+            rows = self._db.execute(_BY_MODEL, (since,)).fetchall()
+        return [dict(r) for r in rows]
 
     # -- media uploads and downloads ----------------------------------------------------
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from .catalog import get_model
 
@@ -24,8 +24,26 @@ AspectRatioArg = Literal["16:9", "9:16", "1:1"]
 OutputFormat = Literal["MP4", "WEBM", "MOV"]
 SafetyMode = Literal["none", "fast", "full"]
 
+# Longest accepted media value that is not a data URI: a URL, a UUID or a file path (PATH_MAX).
+MAX_MEDIA_REF = 4096
+# A data URI carries the file itself: up to the largest image Runware takes inline, base64-encoded.
+MAX_DATA_URI = 14_000_000
+MAX_ELEMENT_ID = 64
+MAX_DESCRIPTION = 2500
+MAX_TAGS, MAX_TAG = 10, 64
+
+
+def _bounded_media(value: str) -> str:
+    limit = MAX_DATA_URI if value.startswith("data:") else MAX_MEDIA_REF
+    if len(value) > limit:
+        kind = "A data URI" if value.startswith("data:") else "A URL, media UUID or file path"
+        raise ValueError(f"{kind} may be at most {limit} characters; this one has {len(value)}. Use a shorter "
+                         "value (for a large file, its local path or a media UUID from upload_media).")
+    return value
+
+
 # Described once, on Element, rather than on each of its media values.
-MediaRef = Annotated[str, Field(min_length=1)]
+MediaRef = Annotated[str, Field(min_length=1), AfterValidator(_bounded_media)]
 
 
 class Strict(BaseModel):
@@ -33,27 +51,30 @@ class Strict(BaseModel):
 
 
 class Element(Strict):
-    """A reusable character or object, referred to in the prompt as <<<element_N>>> (N from 1, in list order).
-    Media values: an absolute local file path, a Runware media UUID, an https URL or (images) a data URI."""
+    """A reusable character or object, <<<element_N>>> in prompts (N from 1). Media: local path, UUID, URL."""
 
-    id: str = Field(min_length=1, description="A new id to create the element, or the id of one created before.")
-    description: str | None = Field(None, description="What the element is, e.g. 'a young woman with red hair'.")
-    frontal_image: MediaRef | None = Field(None, description="Front-facing image. Required when `images` is given.")
+    id: str = Field(min_length=1, max_length=MAX_ELEMENT_ID,
+                    description="New id, or one created before.")
+    description: str | None = Field(None, max_length=MAX_DESCRIPTION,
+                                    description="e.g. 'a young woman with red hair'")
+    frontal_image: MediaRef | None = Field(None, description="Front image; needed with `images`.")
     images: list[MediaRef] | None = Field(None, min_length=1, max_length=3, description="Up to 3 more angles.")
     videos: list[MediaRef] | None = Field(
-        None, min_length=1, max_length=1, description="One reference video. Not combinable with images or voices."
+        None, min_length=1, max_length=1, description="Not with images or voices."
     )
     voices: list[MediaRef] | None = Field(
-        None, min_length=1, max_length=1, description="One voice audio clip. Combinable with images only."
+        None, min_length=1, max_length=1, description="A voice clip; only with images."
     )
-    tags: list[str] | None = Field(None, min_length=1, description="Classification tags, e.g. ['Character'].")
+    tags: list[Annotated[str, Field(min_length=1, max_length=MAX_TAG)]] | None = Field(
+        None, min_length=1, max_length=MAX_TAGS, description="e.g. ['Character']"
+    )
 
 
 class Shot(Strict):
     """One segment of a multi-shot video."""
 
     prompt: str = Field(min_length=2, max_length=2500, description="What happens in this shot.")
-    duration: int = Field(ge=1, le=15, description="Seconds. All shots must add up to the video's duration.")
+    duration: int = Field(ge=1, le=15, description="Seconds; shots add up to `duration`.")
 
 
 class VideoRequest(Strict):

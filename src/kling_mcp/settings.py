@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(30.0, gt=0, validation_alias=AliasChoices("KLING_MCP_REQUEST_TIMEOUT"))
     poll_initial_s: float = Field(2.0, gt=0, validation_alias=AliasChoices("KLING_MCP_POLL_INITIAL"))
     poll_max_s: float = Field(10.0, gt=0, validation_alias=AliasChoices("KLING_MCP_POLL_MAX"))
-    max_wait_s: float = Field(600.0, gt=0, validation_alias=AliasChoices("KLING_MCP_MAX_WAIT"))
+    # Under the ~60 s after which MCP clients commonly cancel a call; the agent calls again to wait longer.
+    max_wait_s: float = Field(55.0, gt=0, validation_alias=AliasChoices("KLING_MCP_MAX_WAIT"))
     media_roots: Annotated[list[Path] | None, NoDecode] = Field(
         None,
         validation_alias=AliasChoices("KLING_MCP_MEDIA_ROOTS"),

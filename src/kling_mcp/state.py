@@ -15,6 +15,7 @@ from .files import MediaUploads, Sandbox, SizeLimits, VideoDownloads
 from .jobs import Caps, JobService
 from .ledger import Ledger
 from .runware import RunwareClient
+from .service import VideoService
 from .settings import Settings
 
 log = logging.getLogger("kling_mcp")
@@ -33,6 +34,7 @@ class AppState:
     sandbox: Sandbox  # where local media may be read from (before the client's roots narrow it)
     uploads: MediaUploads
     downloads: VideoDownloads
+    videos: VideoService  # the one submission path: check, price, caps, uploads, submit
 
 
 def make_lifespan(
@@ -82,9 +84,12 @@ def make_lifespan(
             task_group = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(task_group.cancel_scope.cancel)
             await jobs.start(task_group)
+            uploads = MediaUploads(client, ledger)
+            videos = VideoService(jobs=jobs, ledger=ledger, uploads=uploads, caps=jobs.caps,
+                                  confirm_above_usd=settings.confirm_above_usd, simulated=simulate)  # fmt: skip
             state = AppState(
                 settings=settings, ledger=ledger, jobs=jobs, simulated=simulate, sandbox=sandbox,
-                uploads=MediaUploads(client, ledger), downloads=downloads,
+                uploads=uploads, downloads=downloads, videos=videos,
             )  # fmt: skip
             if on_start is not None:
                 on_start(state)

@@ -7,30 +7,33 @@ problem at once with a fix.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .catalog import MODEL_IDS
-from .payload import AspectRatioArg, Element, OutputFormat, SafetyMode, Shot, VideoRequest
+from .catalog import MODEL_IDS, MODELS
+from .payload import AspectRatioArg, Element, MediaRef, OutputFormat, SafetyMode, Shot, VideoRequest
 
-ModelId = Literal[
-    "klingai:kling@o1-standard",
-    "klingai:kling-video@o3-standard",
-    "klingai:kling-video@o3-pro",
-    "klingai:kling-video@3-standard",
-    "klingai:kling-video@3-pro",
-]
-assert set(ModelId.__args__) == set(MODEL_IDS), "the tool enum must list exactly the catalog's models"  # type: ignore[attr-defined]
+# Each model by its id or its short alias (as list_models, the resources and completions show it); any other
+# alias get_model knows is accepted too. Results always name the model by its id.
+MODEL_CHOICES: tuple[str, ...] = tuple(name for m in MODELS for name in (m.id, m.aliases[0]))
+EDIT_MODEL_CHOICES: tuple[str, ...] = tuple(name for m in MODELS if m.video_edit for name in (m.id, m.aliases[0]))
+ModelId = Literal[MODEL_CHOICES]  # type: ignore[valid-type]
+EditModelId = Literal[EDIT_MODEL_CHOICES]  # type: ignore[valid-type]
+assert set(MODEL_IDS) <= set(MODEL_CHOICES)
 
 MODEL_HELP = (
-    "The full model id. klingai:kling@o1-standard: 720p, $0.084/s, no audio, edits, up to 7 reference images. "
-    "klingai:kling-video@o3-standard / @o3-pro (1080p): native audio, multi-shot `shots`, elements, edits. "
-    "klingai:kling-video@3-standard: audio, negative prompt, shots, elements (with a frame). "
-    "klingai:kling-video@3-pro: 1080p, audio, negative prompt. list_models gives every limit and price."
+    "o1-standard: 720p, no audio, edits. o3-standard / o3-pro (1080p): audio, shots, elements, edits. "
+    "3-standard: audio, negative prompt, shots. 3-pro: 1080p, audio, negative prompt. list_models: limits, prices."
 )
-PROMPT_HELP = "What the video shows: subject, action, camera, light, mood; 2 to 2500 characters. Refer to elements as <<<element_1>>>, <<<element_2>>>..."
-MEDIA_HELP = "An absolute local file path, a Runware media UUID, an https URL or a data URI."
+PROMPT_HELP = "Subject, action, camera, light, mood. Elements: <<<element_1>>>..."
+MEDIA_HELP = "Absolute local path, media UUID, https URL or data URI."
+
+
+# MCP clients commonly cancel a request after about 60 s (the Inspector at 60 s, desktop clients
+# likewise): one wait stays well under that, and the agent calls again for a longer job.
+WAIT_DEFAULT_S = 50.0
+WAIT_MAX_S = 55.0
 
 
 class _Strict(BaseModel):
@@ -47,9 +50,18 @@ class _Output(_Strict):
         None, description="Content safety check: 'fast' checks key frames, 'full' every frame. Default none."
     )
     ttl: int | None = Field(None, ge=60, description="Seconds the result URL stays valid (at least 60).")
+    max_cost_usd: float | None = Field(
+        None, gt=0, le=10_000,
+        description="USD ceiling: never sent if estimated above. After `needs_confirmation`, the amount the user "
+        "agreed to.",
+    )  # fmt: skip
     dry_run: bool = Field(
         False, description="true: return the exact request and its cost estimate, submit nothing, spend nothing."
     )
+
+    def to_request(self) -> VideoRequest:
+        """The request as the core takes it: every video setting, none of the call's own options."""
+        return VideoRequest.model_validate(self.model_dump(exclude={"dry_run", "max_cost_usd"}, exclude_none=True))
 
 
 class TextToVideoArgs(_Output):
@@ -70,10 +82,10 @@ class TextToVideoArgs(_Output):
         description="Multi-shot: up to 6 segments in one video (O3 Standard/Pro, 3.0 Standard). Replaces `prompt`; "
         "durations must add up to `duration`.",
     )  # fmt: skip
-    reference_images: list[str] | None = Field(
+    reference_images: list[MediaRef] | None = Field(
         None, min_length=1, max_length=7, description="Images guiding look and identity. " + MEDIA_HELP
     )
-    reference_videos: list[str] | None = Field(
+    reference_videos: list[MediaRef] | None = Field(
         None, min_length=1, max_length=1, description="One reference video (local path, UUID or https URL)."
     )
     keep_original_sound: bool | None = Field(None, description="Keep the reference video's sound.")
@@ -85,17 +97,14 @@ class TextToVideoArgs(_Output):
     )
     shot_type: Literal["intelligence"] | None = Field(None, description="3.0 Standard only: let the model pick shots.")
 
-    def to_request(self) -> VideoRequest:
-        return VideoRequest.model_validate(self.model_dump(exclude={"dry_run"}, exclude_none=True))
-
 
 class ImageToVideoArgs(_Output):
     """Animate a still image: give `first_frame` and/or `last_frame` (the video starts and/or ends on them).
     The video takes the image's aspect ratio. Checked before submission; returns a task_id at once."""
 
     model: ModelId = Field(description=MODEL_HELP)
-    first_frame: str | None = Field(None, min_length=1, description="Image the video starts on. " + MEDIA_HELP)
-    last_frame: str | None = Field(None, min_length=1, description="Image the video ends on. " + MEDIA_HELP)
+    first_frame: MediaRef | None = Field(None, description="Image the video starts on. " + MEDIA_HELP)
+    last_frame: MediaRef | None = Field(None, description="Image the video ends on. " + MEDIA_HELP)
     prompt: str | None = Field(None, min_length=2, max_length=2500, description=PROMPT_HELP + " Omit only when giving `shots`.")
     negative_prompt: str | None = Field(None, min_length=2, max_length=2500, description="What to avoid (3.0 models only).")
     duration: int | None = Field(None, ge=3, le=15, description="Seconds. Default 5. O1 with frames: 5 or 10 only.")
@@ -106,13 +115,10 @@ class ImageToVideoArgs(_Output):
     elements: list[Element] | None = Field(
         None, min_length=1, max_length=3, description="Reusable characters/objects, referred to as <<<element_N>>>."
     )
-    reference_images: list[str] | None = Field(
+    reference_images: list[MediaRef] | None = Field(
         None, min_length=1, max_length=7, description="Extra guidance images. " + MEDIA_HELP
     )
     shot_type: Literal["intelligence"] | None = Field(None, description="3.0 Standard only.")
-
-    def to_request(self) -> VideoRequest:
-        return VideoRequest.model_validate(self.model_dump(exclude={"dry_run"}, exclude_none=True))
 
 
 class EditVideoArgs(_Output):
@@ -120,12 +126,12 @@ class EditVideoArgs(_Output):
     The result has the source's size and length (O1 Standard, O3 Standard, O3 Pro). Billed per second of the
     source at the model's video-input rate."""
 
-    model: Literal["klingai:kling@o1-standard", "klingai:kling-video@o3-standard", "klingai:kling-video@o3-pro"] = Field(
+    model: EditModelId = Field(
         description="A model that edits video: o1-standard ($0.126/s), o3-standard ($0.126/s), o3-pro ($0.168/s)."
     )
-    video: str = Field(min_length=1, description="The clip to edit: an absolute local file path, a Runware media UUID or an https URL.")
+    video: MediaRef = Field(description="The clip to edit: an absolute local file path, a Runware media UUID or an https URL.")
     prompt: str = Field(min_length=2, max_length=2500, description="The edit instruction and the look to reach.")
-    reference_images: list[str] | None = Field(
+    reference_images: list[MediaRef] | None = Field(
         None, min_length=1, max_length=4, description="Up to 4 images to guide the edit. " + MEDIA_HELP
     )
     keep_original_sound: bool | None = Field(None, description="Keep the source clip's audio.")
@@ -133,16 +139,13 @@ class EditVideoArgs(_Output):
         None, ge=1, le=600, description="The source clip's length in seconds, if known: makes the cost estimate exact."
     )
 
-    def to_request(self) -> VideoRequest:
-        return VideoRequest.model_validate(self.model_dump(exclude={"dry_run"}, exclude_none=True))
-
 
 class UploadMediaArgs(_Strict):
     """Upload a local image, video or audio file to Runware and get its media UUID, for any media argument.
     The video tools also take local paths directly, so this is only needed to get the UUID up front. Only files
     inside the folders the user allowed are read; the same content is uploaded once, then reused."""
 
-    path: str = Field(min_length=1, description="Absolute path of the file (or ~/..., or a file:// URI).")
+    path: str = Field(min_length=1, max_length=4096, description="Absolute path of the file (or ~/..., or a file:// URI).")
     kind: Literal["image", "video", "audio"] | None = Field(
         None, description="What the file must be. Default: whatever its content is."
     )
@@ -152,12 +155,12 @@ class DownloadArgs(_Strict):
     """Save a finished job's videos as files in the output folder and return their paths as resource links.
     Never replaces an existing file unless `overwrite` is true; calling again returns the files already saved."""
 
-    task_id: str = Field(min_length=1, description="The task_id of a finished job.")
+    task_id: str = Field(min_length=1, max_length=64, description="The task_id of a finished job.")
     filename: str | None = Field(
-        None, description="File name, no folders, e.g. 'fox-in-snow' (extension added; several videos get -1, -2). "
+        None, min_length=1, max_length=200, description="File name, no folders, e.g. 'fox-in-snow' (extension added; several videos get -1, -2). "
         "Default: date_prompt-words_task-id.",
     )  # fmt: skip
-    subfolder: str | None = Field(None, description="A folder inside the output folder, e.g. 'trailer'; created if missing.")
+    subfolder: str | None = Field(None, min_length=1, max_length=1024, description="A folder inside the output folder, e.g. 'trailer'; created if missing.")
     overwrite: bool = Field(False, description="Replace a file of the same name.")
 
 
@@ -165,17 +168,27 @@ class StatusArgs(_Strict):
     """The current state of one or more jobs: status, result URLs, actual cost, errors. Asks Runware once for
     the jobs still running."""
 
-    task_ids: list[str] = Field(min_length=1, max_length=50, description="task_id values returned by the video tools.")
+    task_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=50, description="task_id values returned by the video tools."
+    )
 
 
 class WaitArgs(_Strict):
     """Wait for a job to finish, up to `timeout_seconds`, reporting progress. Always returns the task_id and the
     job's state, even when the wait times out: then call wait_for_video again."""
 
-    task_id: str = Field(min_length=1, description="The task_id returned by a video tool.")
+    task_id: str = Field(min_length=1, max_length=64, description="The task_id returned by a video tool.")
     timeout_seconds: float = Field(
-        120, gt=0, le=600, description="How long to wait at most. Kling jobs usually take 30-90 s; keep it <= 300."
-    )
+        WAIT_DEFAULT_S, gt=0, le=WAIT_MAX_S,
+        description=f"How long to wait at most (default {WAIT_DEFAULT_S:g} s). MCP clients cancel a call after "
+        "about 60 s, so one wait stays under that; a job not done by then: call wait_for_video again.",
+    )  # fmt: skip
+
+
+class SpendingArgs(_Strict):
+    """What may still be spent: each spend cap (daily per UTC day, total), what is committed against it
+    (finished jobs at their actual cost, running jobs at their estimate), what is left and when the daily
+    window resets, with today's jobs and costs per model. Costs nothing; call it before planning."""
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -210,6 +223,17 @@ class Job(BaseModel):
 
 class WaitResult(Job):
     timed_out: bool
+    waited_up_to_seconds: float | None = None
+    note: str | None = None
+
+
+class SpendingResult(BaseModel):
+    caps: list[dict[str, Any]]
+    left_usd: float | None
+    today_by_model: list[dict[str, Any]]
+    confirm_above_usd: float
+    simulated: bool
+    next_step: str
 
 
 class StatusResult(BaseModel):

@@ -5,27 +5,34 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import math
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from decimal import Decimal
+from typing import Annotated, Any, TypeVar
 
 import anyio
-from mcp.server.mcpserver import Context, ListRoots, Resolve
+from mcp.server.elicitation import AcceptedElicitation, CancelledElicitation, DeclinedElicitation, ElicitationResult
+from mcp.server.mcpserver import Context, Elicit, ListRoots, Resolve
 from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from mcp.types import CallToolResult, ListRootsResult, ResourceLink, TextContent, ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field
+from mcp_types.version import is_version_at_least
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic import Field as PydanticField
 
+from .arguments import ParsedArguments, parse_arguments
 from .catalog import MODELS, describe, get_model
 from .constraints import Violation
-from .core import PreparedRequest, prepare
 from .files import DownloadProblem, FileRefused, LocalFile, Sandbox, local_path
 from .jobs import MissingApiKey
-from .ledger import TERMINAL, JobRecord, SpendCapExceeded
-from .payload import MediaInput, media_inputs, with_media
+from .ledger import TERMINAL, JobRecord
+from .payload import MediaInput
 from .runware import RunwareError
+from .service import Checked, Refusal, sandbox_facts
 from .state import AppState
 from .tool_args import (
+    MODEL_CHOICES,
+    WAIT_DEFAULT_S,
     DownloadArgs,
     DownloadResult,
     EditVideoArgs,
@@ -33,6 +40,8 @@ from .tool_args import (
     Job,
     ModelsResult,
     SavedFile,
+    SpendingArgs,
+    SpendingResult,
     StatusArgs,
     StatusResult,
     TextToVideoArgs,
@@ -41,6 +50,8 @@ from .tool_args import (
     WaitArgs,
     WaitResult,
 )
+
+A = TypeVar("A", bound=BaseModel)
 
 log = logging.getLogger("kling_mcp.tools")
 
@@ -77,20 +88,15 @@ def _error(kind: str, message: str, **extra: Any) -> CallToolResult:
     return CallToolResult(is_error=True, structured_content=body, content=[TextContent(type="text", text=json.dumps(body, indent=1))])
 
 
-def _violations(
-    prepared: PreparedRequest, refused: list[tuple[MediaInput, FileRefused]] = (), sandbox: Sandbox | None = None  # type: ignore[assignment]
-) -> CallToolResult:
-    problems = prepared.violations + [_file_violation(m, exc) for m, exc in refused]
-    lines = "\n".join(f"- {v}" for v in problems)
-    nothing = "nothing was uploaded or submitted" if sandbox is not None else "nothing was submitted"
-    message = (
-        f"{len(problems)} problem(s) with this request for {prepared.payload.get('model')}; {nothing}, and nothing "
-        f"was spent. Fix them all and call again:\n{lines}"
-    )
-    extra = _sandbox_facts(sandbox) if refused and sandbox is not None else {}
-    return _error("constraint_violations" if prepared.violations else "local_files_refused", message,
-                  violations=[v.to_dict() for v in problems],
-                  estimate=prepared.estimate.to_dict() if prepared.estimate else None, **extra)  # fmt: skip
+def _refused(refusal: Refusal) -> CallToolResult:
+    return _error(refusal.kind, refusal.message, **refusal.details)
+
+
+def _invalid(parsed: ParsedArguments[Any], tool: str) -> CallToolResult:
+    problems = "\n".join(f"- {v}" for v in parsed.violations)
+    return _error("invalid_arguments", f"{len(parsed.violations)} problem(s) with the arguments of {tool}; nothing was "
+                  f"done. Fix them all and call again:\n{problems}",
+                  violations=[v.to_dict() for v in parsed.violations])  # fmt: skip
 
 
 def _job_view(record: JobRecord, **extra: Any) -> dict[str, Any]:
@@ -118,136 +124,78 @@ def _next_step(record: JobRecord) -> str:
             return (f"The submission's fate is being established; it is never re-sent blindly. Call "
                     f"get_video_status with task_id {record.task_uuid} in a little while.")  # fmt: skip
         case _:
-            return f"Rendering. Call wait_for_video with task_id {record.task_uuid} (Kling takes 30-90 s)."
+            return (f"Rendering (Kling takes 30-90 s). Call wait_for_video with task_id {record.task_uuid}; each "
+                    f"call waits up to {WAIT_DEFAULT_S:g} s, so call it again until done is true.")  # fmt: skip
 
 
-# -- handlers -----------------------------------------------------------------------------------
+# -- the video tools: one path, through the service -------------------------------------------
 
 
-async def _generate(
-    tool: str, args: TextToVideoArgs | ImageToVideoArgs | EditVideoArgs, ctx: Context, client_roots: ListRootsResult | None
-) -> Any:
+async def _generate(ctx: Context, plan: Checked, answer: Any) -> Any:
     state: AppState = ctx.request_context.lifespan_context
-    prepared = prepare(args.to_request(), local_files=True)
-    extra = _tool_level_violations(args)
-    if extra:
-        prepared = PreparedRequest(prepared.request, prepared.payload, prepared.violations + extra, prepared.estimate)
-    # Local files are checked even when the request breaks a rule, so every problem comes back at once.
-    # The checks read nothing outside the allowed roots and send nothing.
-    local = [m for m in media_inputs(prepared.payload) if local_path(m.value) is not None]
-    sandbox = _sandbox(state, client_roots)
-    checked: list[tuple[MediaInput, LocalFile]] = []
-    refused: list[tuple[MediaInput, FileRefused]] = []
-    if local:
-        checked, refused = await anyio.to_thread.run_sync(_check_local, sandbox, local)
-    if not prepared.ok or refused:
-        return _violations(prepared, refused, sandbox if local else None)
-    assert prepared.estimate is not None
-    estimate = prepared.estimate.to_dict()
-    if checked:
-        source = next((f for m, f in checked if m.path == ("inputs", "video")), None)
-        if source is not None and source.seconds and prepared.request.source_duration is None:
-            # The clip's own header gives its length: the edit is priced exactly, not at the reserve.
-            prepared = prepared.priced_for_source(max(1, math.ceil(source.seconds)))
-            assert prepared.estimate is not None
-            estimate = prepared.estimate.to_dict()
-    if args.dry_run:
+    refusal = plan.refusal()
+    if refusal is not None:
+        return _refused(refusal)
+    assert plan.prepared is not None
+    estimate = plan.estimate_view()
+    if plan.dry_run:
         return Job(
-            task_id=prepared.payload["taskUUID"], status="dry_run", done=True, model=prepared.payload["model"],
-            tool=tool, estimate=estimate, payload=prepared.payload,
-            local_files=[_local_view(m, f, None) for m, f in checked],
-            next_step="Dry run: nothing was submitted" + (" and no file uploaded (local files are checked and "
-            "uploaded on submit)" if checked else "") + ". Call again without dry_run to submit this exact request.",
+            task_id=plan.prepared.payload["taskUUID"], status="dry_run", done=True, model=plan.prepared.payload["model"],
+            tool=plan.tool, estimate=estimate, payload=plan.prepared.payload,
+            local_files=[_local_view(m, f, None) for m, f in plan.local_files],
+            next_step=_dry_run_next_step(plan),
         )  # fmt: skip
-    if not state.jobs.client.has_key:
-        return _error("missing_api_key", str(MissingApiKey()))
-    try:
-        await state.jobs.check_caps(prepared)
-    except SpendCapExceeded as exc:
-        return _spend_cap(exc)
-    declined = await _confirm_cost(ctx, state, prepared)
-    if declined is not None:
-        return declined
-    uses: list[dict[str, Any]] = []
-    if checked:
-        try:
-            replacements, uses = await _upload_local(ctx, state, checked)
-        except FileRefused as exc:
-            return _error("local_file_changed", f"{exc.message} Nothing was submitted.", fix=exc.fix)
-        except RunwareError as exc:
-            return _runware_error(exc, "Uploading a local file failed, so nothing was submitted: ")
-        prepared = PreparedRequest(prepared.request, with_media(prepared.payload, replacements), [], prepared.estimate)
-    try:
-        record = await state.jobs.submit(prepared, tool)
-    except SpendCapExceeded as exc:
-        return _spend_cap(exc)
-    except RunwareError as exc:
-        return _runware_error(exc)
-    view = Job.model_validate(_job_view(record, local_files=uses))
-    if record.status == "rejected":
+    if plan.needs_confirmation:
+        declined = _unconfirmed(plan, answer)
+        if declined is not None:
+            return declined
+
+    async def progress(argument: str, sent: int, total: int) -> None:
+        await ctx.report_progress(sent, total, f"Uploading {argument}: {sent / 1e6:.1f} of {total / 1e6:.1f} MB")
+
+    outcome = await state.videos.submit(plan, progress=progress)
+    if isinstance(outcome, Refusal):
+        return _refused(outcome)
+    uploads = [_local_view(item, stored.local, stored.media_uuid, uploaded=not stored.reused)
+               for item, stored in outcome.uploads]  # fmt: skip
+    view = Job.model_validate(_job_view(outcome.record, local_files=uploads, estimate=estimate))
+    if outcome.record.status == "rejected":
         return _error("rejected_by_runware", view.next_step, job=view.model_dump(mode="json"))
     return view
 
 
-def _runware_error(exc: RunwareError, prefix: str = "") -> CallToolResult:
-    details = exc.to_dict()
-    details.pop("message")
-    return _error(exc.category, prefix + str(exc), **details)
+def _dry_run_next_step(plan: Checked) -> str:
+    files = " and no file uploaded (local files are uploaded on submit)" if plan.local_files else ""
+    step = f"Dry run: nothing was submitted{files}. Call again without dry_run to submit this exact request"
+    if plan.needs_confirmation:
+        step += (f"; it costs more than ${plan.confirm_above_usd:.2f}, so the user will be asked to confirm (or, if "
+                 f"your client cannot ask, show the user the cost and pass max_cost_usd: {_usd(plan.cost)} once they "
+                 "agree)")  # fmt: skip
+    return step + "."
 
 
-def _spend_cap(exc: SpendCapExceeded) -> CallToolResult:
-    return _error("spend_cap", str(exc), cap=exc.cap_name, cap_usd=float(exc.cap),
-                  committed_usd=float(exc.committed), request_usd=float(exc.request_cost))  # fmt: skip
+def _unconfirmed(plan: Checked, answer: Any) -> CallToolResult | None:
+    """None when the cost is confirmed; else the answer that says it is not, and what to do."""
+    cost = _usd(plan.cost)
+    if isinstance(answer, AcceptedElicitation) and isinstance(answer.data, Confirm):
+        if answer.data.confirm:
+            return None
+        return _error("not_confirmed", f"The user did not confirm the ${cost} cost; nothing was submitted.")
+    if isinstance(answer, DeclinedElicitation | CancelledElicitation):
+        return _error("not_confirmed", f"The user declined the ${cost} cost; nothing was submitted.")
+    if plan.confirmed_by_ceiling:
+        return None
+    return _error(
+        "needs_confirmation",
+        f"This request is estimated at ${cost}, above the ${plan.confirm_above_usd:.2f} confirmation threshold, and "
+        "this client cannot ask the user. Nothing was submitted. Show the user the estimate; once they agree, call "
+        f"again with the same arguments and max_cost_usd: {cost} (or more).",
+        estimate=plan.estimate_view(), max_cost_usd_needed=float(cost), confirm_above_usd=float(plan.confirm_above_usd),
+    )  # fmt: skip
 
 
-# -- local files ----------------------------------------------------------------------------------
-
-
-def _sandbox(state: AppState, client_roots: ListRootsResult | None) -> Sandbox:
-    if client_roots is None:
-        return state.sandbox
-    return state.sandbox.narrowed([str(root.uri) for root in client_roots.roots])
-
-
-def _check_local(
-    sandbox: Sandbox, local: list[MediaInput]
-) -> tuple[list[tuple[MediaInput, LocalFile]], list[tuple[MediaInput, FileRefused]]]:
-    """Every local file checked, and every refusal, so that all come back at once."""
-    checked, refused = [], []
-    for item in local:
-        try:
-            checked.append((item, sandbox.check(item.value, item.kind)))
-        except FileRefused as exc:
-            refused.append((item, exc))
-    return checked, refused
-
-
-def _file_violation(item: MediaInput, exc: FileRefused) -> Violation:
-    return Violation(field=item.argument, rule=exc.reason, message=exc.message, fix=exc.fix, value=item.value)
-
-
-def _sandbox_facts(sandbox: Sandbox) -> dict[str, Any]:
-    return {"allowed_roots": sandbox.describe(),
-            "size_limits_mb": {k: getattr(sandbox.limits, k) / 1e6 for k in ("image", "video", "audio")}}  # fmt: skip
-
-
-async def _upload_local(
-    ctx: Context, state: AppState, checked: list[tuple[MediaInput, LocalFile]]
-) -> tuple[dict[tuple[str | int, ...], str], list[dict[str, Any]]]:
-    replacements: dict[tuple[str | int, ...], str] = {}
-    uses = []
-    for item, local in checked:
-        stored = await state.uploads.store(local, _upload_progress(ctx, f"Uploading {item.argument}"))
-        replacements[item.path] = stored.media_uuid
-        uses.append(_local_view(item, local, stored.media_uuid, uploaded=not stored.reused))
-    return replacements, uses
-
-
-def _upload_progress(ctx: Context, label: str) -> Callable[[int, int], Awaitable[None]]:
-    async def progress(sent: int, total: int) -> None:
-        await ctx.report_progress(sent, total, f"{label}: {sent / 1e6:.1f} of {total / 1e6:.1f} MB")
-
-    return progress
+def _usd(value: Decimal | None) -> Decimal:
+    return (value or Decimal(0)).quantize(Decimal("0.001"), rounding="ROUND_CEILING")
 
 
 def _local_view(item: MediaInput, local: LocalFile, media_uuid: str | None, uploaded: bool | None = None) -> dict[str, Any]:
@@ -260,68 +208,123 @@ def _local_view(item: MediaInput, local: LocalFile, media_uuid: str | None, uplo
     return view
 
 
-def _tool_level_violations(args: BaseModel) -> list[Violation]:
-    if isinstance(args, ImageToVideoArgs) and args.first_frame is None and args.last_frame is None:
-        return [Violation("first_frame", "required", "image_to_video needs an image to animate.",
-                          "Set 'first_frame' (or 'last_frame') to an image, or use text_to_video.")]  # fmt: skip
-    return []
-
-
-async def _confirm_cost(ctx: Context, state: AppState, prepared: PreparedRequest) -> CallToolResult | None:
-    """Ask the user to confirm a costly submission, when the client can be asked."""
-    assert prepared.estimate is not None
-    cost = prepared.estimate.total if prepared.estimate.total is not None else prepared.estimate.reserve
-    if cost <= state.settings.confirm_above_usd:
-        return None
+def _can_ask(ctx: Context) -> bool:
+    """Whether this client can be asked to confirm, under the protocol it speaks: from 2026-07-28 the
+    question rides the tool result (input_required); before, it is a request sent mid-call."""
     caps = ctx.client_capabilities
-    if not (caps and caps.elicitation and ctx.session.can_send_request):
-        return None  # the spend caps still apply
-    spec = get_model(prepared.payload["model"])
-    what = f"{spec.name if spec else prepared.payload['model']}, {prepared.estimate.seconds or '?'} s"
-    answer = await ctx.elicit(
-        f"Submit this video ({what}, {prepared.estimate.number_results} result(s))? Estimated cost: ${cost:.3f}.",
-        Confirm,
-    )
-    if getattr(answer, "action", None) == "accept" and getattr(answer.data, "confirm", False):  # type: ignore[attr-defined]
-        return None
-    return _error("not_confirmed", f"The user did not confirm the ${cost:.3f} cost; nothing was submitted.")
+    elicitation = caps.elicitation if caps is not None else None
+    if elicitation is None or (elicitation.form is None and elicitation.url is not None):
+        return False
+    version = ctx.protocol_version
+    if version is not None and is_version_at_least(version, "2026-07-28"):
+        return True
+    return bool(ctx.session.can_send_request)
 
 
-async def text_to_video(args: TextToVideoArgs, ctx: Context, client_roots: ListRootsResult | None = None) -> Any:
-    return await _generate("text_to_video", args, ctx, client_roots)
+def _confirm_question(plan: Checked) -> str:
+    """The question, worded from the request alone: it must read the same in every round of a call."""
+    assert plan.prepared is not None and plan.estimate is not None
+    spec = get_model(plan.prepared.payload["model"])
+    estimate = plan.estimate
+    what = f"{spec.name if spec else plan.prepared.payload['model']}, {estimate.seconds or '?'} s"
+    return (f"Submit this video ({what}, {estimate.number_results} result(s))? Estimated cost: ${_usd(plan.cost)}"
+            + (" (simulated: nothing is paid)" if plan.budget.simulated else "") + ".")  # fmt: skip
 
 
-async def image_to_video(args: ImageToVideoArgs, ctx: Context, client_roots: ListRootsResult | None = None) -> Any:
-    return await _generate("image_to_video", args, ctx, client_roots)
+def _video_tool(tool: str, media_args: tuple[str, ...]) -> tuple[Handler, dict[str, Any]]:
+    """The handler of a video tool and its resolvers: the client's roots (asked only when a local
+    path is in the call), the checked request, and the user's confirmation (asked only when needed
+    and possible). Resolvers run before the body under both protocol eras."""
+
+    async def client_roots(ctx: Context, arguments: Any) -> ListRoots | ListRootsResult | None:
+        caps = ctx.client_capabilities
+        if caps is None or caps.roots is None or not isinstance(arguments, dict):
+            return None
+        if not any(_names_local_file(arguments.get(a)) for a in media_args):
+            return None
+        return ListRoots()
+
+    async def checked(
+        ctx: Context, arguments: Any, roots: Annotated[ListRootsResult | None, Resolve(client_roots)]
+    ) -> Checked:
+        state: AppState = ctx.request_context.lifespan_context
+        return await state.videos.check(tool, arguments if isinstance(arguments, dict) else {}, _sandbox(state, roots))
+
+    async def confirmation(ctx: Context, plan: Annotated[Checked, Resolve(checked)]) -> Elicit[Confirm] | None:
+        if not plan.ok or plan.dry_run or not plan.needs_confirmation or not _can_ask(ctx):
+            return None
+        return Elicit(_confirm_question(plan), Confirm)
+
+    # This module's annotations are strings (PEP 563), and these name closures: the SDK reads them
+    # with get_type_hints, so they are given as objects.
+    roots_hint = Annotated[ListRootsResult | None, Resolve(client_roots)]
+    plan_hint = Annotated[Checked, Resolve(checked)]
+    answer_hint = Annotated[ElicitationResult[Confirm], Resolve(confirmation)]
+    client_roots.__annotations__ = {"ctx": Context, "arguments": Any, "return": ListRoots | ListRootsResult | None}
+    checked.__annotations__ = {"ctx": Context, "arguments": Any, "roots": roots_hint, "return": Checked}
+    confirmation.__annotations__ = {"ctx": Context, "plan": plan_hint, "return": Elicit[Confirm] | None}
+    for fn in (client_roots, checked, confirmation):
+        fn.__qualname__ = f"{tool}.{fn.__name__}"  # a stable, distinct wire key per tool
+
+    async def handler(
+        ctx: Context,
+        arguments: Any,
+        plan: Annotated[Checked, Resolve(checked)],
+        answer: Annotated[ElicitationResult[Confirm], Resolve(confirmation)],
+    ) -> Any:
+        return await _generate(ctx, plan, answer)
+
+    return handler, {"plan": plan_hint, "answer": answer_hint}
 
 
-async def edit_video(args: EditVideoArgs, ctx: Context, client_roots: ListRootsResult | None = None) -> Any:
-    return await _generate("edit_video", args, ctx, client_roots)
+# -- local files ----------------------------------------------------------------------------------
 
 
-async def upload_media(args: UploadMediaArgs, ctx: Context, client_roots: ListRootsResult | None = None) -> Any:
+def _sandbox(state: AppState, client_roots: ListRootsResult | None) -> Sandbox:
+    if client_roots is None:
+        return state.sandbox
+    return state.sandbox.narrowed([str(root.uri) for root in client_roots.roots])
+
+
+# -- the other tools ----------------------------------------------------------------------------------
+
+
+def _parsed(model: type[A], arguments: Any, tool: str) -> A | CallToolResult:
+    parsed = parse_arguments(model, arguments)
+    return parsed.args if parsed.args is not None else _invalid(parsed, tool)
+
+
+async def upload_media(ctx: Context, arguments: Any, client_roots: ListRootsResult | None = None) -> Any:
+    args = _parsed(UploadMediaArgs, arguments, "upload_media")
+    if isinstance(args, CallToolResult):
+        return args
     state: AppState = ctx.request_context.lifespan_context
     sandbox = _sandbox(state, client_roots)
     if local_path(args.path) is None:
         return _error("not_a_local_path", f"'{args.path[:120]}' is not a local file path.",
                       fix=f"Pass the file's absolute path (or ~/..., or file://...), inside one of: "
                       f"{', '.join(sandbox.describe()) or 'none'}. URLs and UUIDs go straight into the video tools' "
-                      "media arguments; they need no upload.", **_sandbox_facts(sandbox))  # fmt: skip
+                      "media arguments; they need no upload.", **sandbox_facts(sandbox))  # fmt: skip
     try:
         local = await anyio.to_thread.run_sync(sandbox.check, args.path, args.kind)
     except FileRefused as exc:
-        problem = _file_violation(MediaInput((), "path", args.path, args.kind or "image"), exc)
+        problem = Violation(field="path", rule=exc.reason, message=exc.message, fix=exc.fix, value=args.path)
         return _error("local_files_refused", f"The file was refused and nothing was uploaded: {problem}",
-                      violations=[problem.to_dict()], **_sandbox_facts(sandbox))  # fmt: skip
+                      violations=[problem.to_dict()], **sandbox_facts(sandbox))  # fmt: skip
     if not state.jobs.client.has_key:
         return _error("missing_api_key", str(MissingApiKey()))
 
+    async def progress(sent: int, total: int) -> None:
+        await ctx.report_progress(sent, total, f"Uploading: {sent / 1e6:.1f} of {total / 1e6:.1f} MB")
+
     try:
-        stored = await state.uploads.store(local, _upload_progress(ctx, "Uploading"))
+        stored = await state.uploads.store(local, progress)
     except FileRefused as exc:
         return _error("local_file_changed", exc.message, fix=exc.fix)
     except RunwareError as exc:
-        return _runware_error(exc, "The upload failed: ")
+        details = exc.to_dict()
+        details.pop("message")
+        return _error(exc.category, f"The upload failed: {exc}", **details)
     kind = local.media_type.kind
     return UploadResult(
         media_uuid=stored.media_uuid, media_url=stored.media_url, kind=kind, format=local.media_type.label,
@@ -331,7 +334,10 @@ async def upload_media(args: UploadMediaArgs, ctx: Context, client_roots: ListRo
     )  # fmt: skip
 
 
-async def download_video(args: DownloadArgs, ctx: Context) -> Any:
+async def download_video(ctx: Context, arguments: Any) -> Any:
+    args = _parsed(DownloadArgs, arguments, "download_video")
+    if isinstance(args, CallToolResult):
+        return args
     state: AppState = ctx.request_context.lifespan_context
     record = (await state.jobs.refresh([args.task_id])).get(args.task_id)
     if record is None:
@@ -365,7 +371,10 @@ async def download_video(args: DownloadArgs, ctx: Context) -> Any:
                           structured_content=body)  # fmt: skip
 
 
-async def get_video_status(args: StatusArgs, ctx: Context) -> StatusResult:
+async def get_video_status(ctx: Context, arguments: Any) -> Any:
+    args = _parsed(StatusArgs, arguments, "get_video_status")
+    if isinstance(args, CallToolResult):
+        return args
     state: AppState = ctx.request_context.lifespan_context
     jobs = await state.jobs.refresh(list(dict.fromkeys(args.task_ids)))
     return StatusResult(
@@ -374,33 +383,77 @@ async def get_video_status(args: StatusArgs, ctx: Context) -> StatusResult:
     )
 
 
-async def wait_for_video(args: WaitArgs, ctx: Context) -> Any:
+async def wait_for_video(ctx: Context, arguments: Any) -> Any:
+    args = _parsed(WaitArgs, arguments, "wait_for_video")
+    if isinstance(args, CallToolResult):
+        return args
     state: AppState = ctx.request_context.lifespan_context
 
     async def progress(done: float, total: float, message: str) -> None:
         await ctx.report_progress(done, total, message)
 
-    timeout = min(args.timeout_seconds, state.settings.max_wait_s)
+    limit = state.settings.max_wait_s
+    timeout = min(args.timeout_seconds, limit)
     record, ended = await state.jobs.wait(args.task_id, timeout, progress)
     if record is None:
         return _error("unknown_task_id", f"No job with task_id {args.task_id} is recorded here. Use the task_id a "
                       "video tool returned; get_video_status lists what it knows.")  # fmt: skip
-    return WaitResult.model_validate(_job_view(record, timed_out=not ended))
+    extra: dict[str, Any] = {"timed_out": not ended, "waited_up_to_seconds": timeout}
+    if timeout < args.timeout_seconds:
+        extra["note"] = f"Waits are limited to {limit:g} s per call here (KLING_MCP_MAX_WAIT)."
+    return WaitResult.model_validate(_job_view(record, **extra))
 
 
-async def list_models(args: ListModelsArgs, ctx: Context) -> Any:
+async def list_models(ctx: Context, arguments: Any) -> Any:
+    args = _parsed(ListModelsArgs, arguments, "list_models")
+    if isinstance(args, CallToolResult):
+        return args
     specs = MODELS
     if args.model is not None:
         spec = get_model(args.model)
         if spec is None:
-            return _error("unknown_model", f"No model '{args.model}'. Known: {', '.join(m.id for m in MODELS)}.")
+            return _error("unknown_model", f"No model '{args.model}'. Known: {', '.join(m.id for m in MODELS)}.",
+                          violations=[Violation("model", "allowed_values", f"No model '{args.model}'.",
+                                                "Use one of the listed ids or aliases.", value=args.model,
+                                                allowed=list(MODEL_CHOICES)).to_dict()])  # fmt: skip
         specs = (spec,)
     return ModelsResult(models=[describe(s, with_readings=args.include_rules) for s in specs])
 
 
-# -- registration: flat, strict argument schemas from the argument models ------------------------
+async def get_spending(ctx: Context, arguments: Any) -> Any:
+    args = _parsed(SpendingArgs, arguments, "get_spending")
+    if isinstance(args, CallToolResult):
+        return args
+    state: AppState = ctx.request_context.lifespan_context
+    budget = await state.videos.budget()
+    day = budget.caps[0].resets_at
+    assert day is not None
+    since = (day - timedelta(days=1)).timestamp()
+    rows = await anyio.to_thread.run_sync(state.ledger.spend_by_model, since)
+    simulated = " These are simulated jobs: nothing is paid." if state.simulated else ""
+    left = budget.left_usd
+    return SpendingResult(
+        caps=[c.to_dict() for c in budget.caps], left_usd=None if left is None else float(left),
+        today_by_model=[{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()} for r in rows],
+        confirm_above_usd=float(state.settings.confirm_above_usd), simulated=state.simulated,
+        next_step=("No cap applies" if left is None else f"A new request may reserve up to ${left:.3f} now")
+        + f"; a request estimated above ${state.settings.confirm_above_usd:.2f} is confirmed with the user first."
+        + simulated,
+    )  # fmt: skip
+
+
+# -- registration: strict schemas shown, arguments checked by kling-mcp ---------------------------
 
 Handler = Callable[..., Awaitable[Any]]
+
+
+class _RawArguments(FuncMetadata):
+    """Hands a tool the call's arguments as sent. The schema the client sees stays strict; the
+    checking is kling-mcp's own (arguments.parse_arguments), so a malformed call gets the same
+    structured answer as a broken model rule, together with them, instead of the SDK's text."""
+
+    def validate_arguments(self, arguments_to_validate: dict[str, Any]) -> dict[str, Any]:
+        return {"arguments": dict(arguments_to_validate or {})}
 
 
 def flat_tool(
@@ -411,64 +464,62 @@ def flat_tool(
     annotations: ToolAnnotations,
     title: str,
     *,
-    media_args: tuple[str, ...] = (),
+    resolved: Mapping[str, Any] | None = None,
+    description: str | None = None,
 ) -> Tool:
-    """A tool whose arguments are the fields of ``args_model`` at the top level, with
-    ``additionalProperties: false`` there too (the SDK leaves the top level open by default).
+    """A tool whose advertised arguments are the fields of ``args_model`` at the top level, closed
+    (``additionalProperties: false``). The handler gets ``ctx`` and the raw ``arguments``, plus one
+    value per ``resolved`` parameter (``Annotated[T, Resolve(...)]``, filled by the SDK's resolvers,
+    which may take ``arguments`` by name)."""
+    params = [
+        inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context),
+        inspect.Parameter("arguments", inspect.Parameter.KEYWORD_ONLY, annotation=dict[str, Any] | None, default=None),
+    ]
+    hints: dict[str, Any] = {"ctx": Context, "arguments": dict[str, Any] | None, "return": returns}
+    for param, hint in (resolved or {}).items():
+        params.append(inspect.Parameter(param, inspect.Parameter.KEYWORD_ONLY, annotation=hint))
+        hints[param] = hint
 
-    With ``media_args``, the handler also gets the MCP client's roots as ``client_roots`` when
-    one of those arguments names a local file (None otherwise, or when the client has no roots)."""
-    params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
-    hints: dict[str, Any] = {"ctx": Context, "return": returns}
-    if media_args:
-        roots_hint = Annotated[ListRootsResult | None, Resolve(_roots_resolver(name, media_args))]
-        params.append(inspect.Parameter("client_roots", inspect.Parameter.KEYWORD_ONLY, annotation=roots_hint))
-        hints["client_roots"] = roots_hint
-    own = set(args_model.__annotations__)  # the tool's own arguments first, shared options after
-    fields = sorted(args_model.model_fields.items(), key=lambda item: item[0] not in own)
-    for field_name, info in fields:
-        hint = Annotated[info.annotation, info]  # type: ignore[name-defined]
-        default = inspect.Parameter.empty if info.is_required() else info.get_default(call_default_factory=True)
-        params.append(inspect.Parameter(field_name, inspect.Parameter.KEYWORD_ONLY, annotation=hint, default=default))
-        hints[field_name] = hint
-
-    async def call(ctx: Context, **arguments: Any) -> Any:
-        if media_args:
-            roots = arguments.pop("client_roots", None)
-            return await handler(args_model.model_validate(arguments), ctx, client_roots=roots)
-        return await handler(args_model.model_validate(arguments), ctx)
+    async def call(ctx: Context, arguments: dict[str, Any] | None = None, **values: Any) -> Any:
+        return await handler(ctx, arguments or {}, **values)
 
     call.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
     call.__annotations__ = hints
     call.__name__ = name
-    tool = Tool.from_function(call, name=name, title=title, description=inspect.cleandoc(args_model.__doc__ or ""),
+    tool = Tool.from_function(call, name=name, title=title,
+                              description=description or inspect.cleandoc(args_model.__doc__ or ""),
                               annotations=annotations)  # fmt: skip
-    arg_model = tool.fn_metadata.arg_model
-    arg_model.model_config["extra"] = "forbid"
-    arg_model.model_rebuild(force=True)
-    tool.parameters = compact_schema(arg_model.model_json_schema(by_alias=True), drop_null=True)
+    tool.fn_metadata = _RawArguments.model_construct(**dict(tool.fn_metadata))
+    shown = _advertised_model(args_model)
+    tool.parameters = compact_schema(shown.model_json_schema(by_alias=True), drop_null=True)
     if tool.fn_metadata.output_schema is not None:
-        tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema, drop_null=False)
+        tool.fn_metadata.output_schema = _outline(compact_schema(tool.fn_metadata.output_schema, drop_null=False))
     return tool
 
 
-def _roots_resolver(tool: str, media_args: tuple[str, ...]) -> Callable[..., Awaitable[Any]]:
-    """A resolver that asks the client for its roots only when it has some and a local path is in
-    play: no round trip otherwise. The SDK passes it the named tool arguments."""
+# Job fields an agent acts on; the rest (payload, local_files, timestamps...) still come back, but
+# spelling them out in every listing of every job tool would cost the agent's context ~2 KB.
+_JOB_OUTLINE = {"task_id", "status", "done", "model", "estimate", "results", "cost_usd", "errors", "next_step",
+                "timed_out", "jobs", "unknown_task_ids"}  # fmt: skip
 
-    async def resolver(ctx: Context, **values: Any) -> ListRoots | ListRootsResult | None:
-        caps = ctx.client_capabilities
-        if caps is None or caps.roots is None or not any(_names_local_file(v) for v in values.values()):
-            return None
-        return ListRoots()
 
-    resolver.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
-        + [inspect.Parameter(a, inspect.Parameter.KEYWORD_ONLY, default=None) for a in media_args]
-    )
-    resolver.__annotations__ = {"ctx": Context, "return": ListRoots | ListRootsResult | None}
-    resolver.__name__ = resolver.__qualname__ = f"client_roots_for_{tool}"
-    return resolver
+def _outline(schema: dict[str, Any]) -> dict[str, Any]:
+    """An output schema that names what matters: a result may carry more (the schema stays open)."""
+    defs = schema.get("$defs", {})
+    for node in (schema, *defs.values()):
+        props = node.get("properties", {})
+        if ("task_id" in props and "status" in props) or "jobs" in props:
+            node["properties"] = {k: v for k, v in props.items() if k in _JOB_OUTLINE}
+            node["required"] = [r for r in node.get("required", []) if r in node["properties"]]
+    return schema
+
+
+def _advertised_model(args_model: type[BaseModel]) -> type[BaseModel]:
+    """The argument model as advertised: its own arguments first, shared options after, closed."""
+    own = set(args_model.__annotations__)
+    fields = sorted(args_model.model_fields.items(), key=lambda item: item[0] not in own)
+    definitions: dict[str, Any] = {n: (Annotated[i.annotation, i], ...) for n, i in fields}  # type: ignore[name-defined]
+    return create_model(args_model.__name__, __config__=ConfigDict(extra="forbid"), **definitions)
 
 
 def _names_local_file(value: Any) -> bool:
@@ -518,20 +569,36 @@ def compact_schema(schema: Any, *, drop_null: bool) -> Any:
 
 
 def all_tools() -> list[Tool]:
+    def video(name: str, args: type[BaseModel], title: str, media_args: tuple[str, ...]) -> Tool:
+        handler, resolved = _video_tool(name, media_args)
+        return flat_tool(name, args, handler, Job, GENERATE, title, resolved=resolved)
+
+    upload_roots = _video_roots_only("upload_media")
     return [
         flat_tool("list_models", ListModelsArgs, list_models, ModelsResult, LOCAL_READ_ONLY, "List Kling models"),
-        flat_tool("text_to_video", TextToVideoArgs, text_to_video, Job, GENERATE, "Text to video",
-                  media_args=("reference_images", "reference_videos", "elements")),
-        flat_tool("image_to_video", ImageToVideoArgs, image_to_video, Job, GENERATE, "Image to video",
-                  media_args=("first_frame", "last_frame", "reference_images", "elements")),
-        flat_tool("edit_video", EditVideoArgs, edit_video, Job, GENERATE, "Edit a video",
-                  media_args=("video", "reference_images")),
+        video("text_to_video", TextToVideoArgs, "Text to video", ("reference_images", "reference_videos", "elements")),
+        video("image_to_video", ImageToVideoArgs, "Image to video",
+              ("first_frame", "last_frame", "reference_images", "elements")),
+        video("edit_video", EditVideoArgs, "Edit a video", ("video", "reference_images")),
         flat_tool("get_video_status", StatusArgs, get_video_status, StatusResult, READ_ONLY, "Video job status"),
         flat_tool("wait_for_video", WaitArgs, wait_for_video, WaitResult, READ_ONLY, "Wait for a video job"),
         flat_tool("upload_media", UploadMediaArgs, upload_media, UploadResult, UPLOAD, "Upload a local media file",
-                  media_args=("path",)),
+                  resolved={"client_roots": Annotated[ListRootsResult | None, Resolve(upload_roots)]}),
         flat_tool("download_video", DownloadArgs, download_video, DownloadResult, SAVE, "Save a job's videos to files"),
+        flat_tool("get_spending", SpendingArgs, get_spending, SpendingResult, LOCAL_READ_ONLY, "Spending and caps"),
     ]
+
+
+def _video_roots_only(tool: str) -> Callable[..., Awaitable[Any]]:
+    async def client_roots(ctx: Context, arguments: Any) -> ListRoots | ListRootsResult | None:
+        caps = ctx.client_capabilities
+        if caps is None or caps.roots is None or not isinstance(arguments, dict):
+            return None
+        return ListRoots() if _names_local_file(arguments.get("path")) else None
+
+    client_roots.__annotations__ = {"ctx": Context, "arguments": Any, "return": ListRoots | ListRootsResult | None}
+    client_roots.__qualname__ = f"{tool}.client_roots"
+    return client_roots
 
 
 __all__ = ["all_tools", "flat_tool"]
