@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mcp import Client, StdioServerParameters
+from mcp import Client, StdioServerParameters, types
 
 from .emulator import placeholder_png
 
@@ -62,7 +62,13 @@ async def run_demo() -> int:
     say("kling-mcp demo: a real MCP session over stdio with `kling-mcp --simulate`")
     say("(the built-in Runware emulator: no account, no cost, placeholder videos)\n")
     started = time.monotonic()
-    async with Client(params, mode="legacy") as client:
+
+    async def confirm(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        # What a desktop client shows the person; the demo answers yes for them.
+        say(f"   the server asks the user: {params.message} -> yes (the demo answers for you)")
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    async with Client(params, mode="legacy", elicitation_callback=confirm) as client:
         say(f"connected to {client.server_info.name} {client.server_info.version} "
             f"in {time.monotonic() - started:.1f} s\n")  # fmt: skip
         tools = (await client.list_tools()).tools
@@ -85,7 +91,8 @@ async def run_demo() -> int:
             f"${dry['estimate']['usd_per_second']}/s, {dry['estimate']['mode']})")  # fmt: skip
         say("   payload: " + json.dumps({k: v for k, v in dry["payload"].items() if k != "providerSettings"})[:200] + "...")
 
-        say(f"\n4. submit it, and an image-to-video of a local picture ({first_frame})")
+        say(f"\n4. submit it (above $1.00, so the user is asked first), and an image-to-video of a local picture "
+            f"({first_frame})")
         jobs = [
             _structured(await client.call_tool("text_to_video", MULTI_SHOT)),
             _structured(await client.call_tool("image_to_video", image_to_video)),
@@ -115,7 +122,7 @@ async def run_demo() -> int:
                 sys.stdout.flush()
 
             done = _structured(await client.call_tool(
-                "wait_for_video", {"task_id": job["task_id"], "timeout_seconds": 60}, progress_callback=progress))  # fmt: skip
+                "wait_for_video", {"task_id": job["task_id"], "timeout_seconds": 50}, progress_callback=progress))  # fmt: skip
             if sys.stdout.isatty():
                 say()
             for result in done["results"]:

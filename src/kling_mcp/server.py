@@ -20,8 +20,15 @@ kling-mcp makes videos with the Kling models on Runware. Every request is checke
 limits before anything is sent: invalid requests come back with every problem and its fix, and cost nothing.
 Workflow: list_models to choose; text_to_video / image_to_video / edit_video with dry_run=true to see the exact
 request and its cost; submit; then wait_for_video (or get_video_status) with the returned task_id. Jobs take
-30-90 s and survive restarts; keep the task_id. Real money is spent on each submission: show the user the
-estimate first. Save finished videos with download_video (the result URLs expire)."""
+30-90 s and survive restarts; keep the task_id. Each wait_for_video call waits under 60 s: call it again until
+done. Real money is spent on each submission: show the user the estimate first. Save finished videos with
+download_video (the result URLs expire)."""
+
+SPENDING = """
+Spending: {caps}. Committed spend counts finished jobs at their cost and running ones at their estimate;
+get_spending shows what is left. A request estimated above ${confirm} is confirmed with the user: the client is
+asked when it can be; otherwise the call returns needs_confirmation, and is repeated with max_cost_usd set to the
+amount the user agreed to."""
 
 LOCAL_FILES = """
 Local files: any image, video or audio argument also takes an absolute path (or ~/...), uploaded for you once.
@@ -31,13 +38,20 @@ Only files in these folders are read (the client's roots may narrow them): {root
 ASPECT_RATIOS = ("16:9", "9:16", "1:1")
 
 
+def _caps(settings: Settings) -> str:
+    daily, total = settings.daily_cap_usd, settings.total_cap_usd
+    return (f"daily cap ${daily} per UTC day" if daily is not None else "no daily cap") + ", " + (
+        f"total cap ${total}" if total is not None else "no total cap")  # fmt: skip
+
+
 def create_server(settings: Settings | None = None, *, simulate: bool = False) -> MCPServer:
     settings = settings or Settings()
     running: list[AppState] = []  # filled by the lifespan, for the static resources (they get no Context)
     server = MCPServer(
         name="kling-mcp",
         title="Kling video (Runware)",
-        instructions=INSTRUCTIONS + LOCAL_FILES.format(
+        instructions=INSTRUCTIONS + SPENDING.format(caps=_caps(settings), confirm=settings.confirm_above_usd)
+        + LOCAL_FILES.format(
             roots=", ".join(map(str, settings.read_roots)) or "none",
             output_dir=settings.output_dir / "simulate" if simulate else settings.output_dir,
         ),

@@ -518,7 +518,7 @@ def _advertised_model(args_model: type[BaseModel]) -> type[BaseModel]:
     """The argument model as advertised: its own arguments first, shared options after, closed."""
     own = set(args_model.__annotations__)
     fields = sorted(args_model.model_fields.items(), key=lambda item: item[0] not in own)
-    definitions: dict[str, Any] = {n: (Annotated[i.annotation, i], ...) for n, i in fields}  # type: ignore[name-defined]
+    definitions: dict[str, Any] = {name: (info.annotation, info) for name, info in fields}
     return create_model(args_model.__name__, __config__=ConfigDict(extra="forbid"), **definitions)
 
 
