@@ -102,9 +102,11 @@ class JobService:
             lambda: self.ledger.check_caps(reserve, daily_cap=self.caps.daily_usd, total_cap=self.caps.total_usd)
         )
 
-    async def submit(self, prepared: PreparedRequest, tool: str) -> JobRecord:
+    async def submit(self, prepared: PreparedRequest, tool: str, *, planned: bool = False) -> JobRecord:
         """Reserve the estimate under the caps, record the job, then submit it.
 
+        A ``planned`` job (a storyboard's clip) is in the ledger already with its cost reserved: it
+        is promoted to pending, once; if another process promoted it first, it is not sent again.
         Raises SpendCapExceeded (nothing recorded or sent) or MissingApiKey. Otherwise
         always returns the job, whatever became of the submission.
         """
@@ -122,9 +124,16 @@ class JobService:
             number_results=int(payload.get("numberResults", 1)),
             estimate=prepared.estimate.to_dict(),
         )
-        await anyio.to_thread.run_sync(
-            lambda: self.ledger.record_new(job, daily_cap=self.caps.daily_usd, total_cap=self.caps.total_usd)
-        )
+        if planned:
+            promoted = await anyio.to_thread.run_sync(self.ledger.promote_planned, job)
+            if not promoted:
+                current = await self.get(job.task_uuid)
+                assert current is not None
+                return current
+        else:
+            await anyio.to_thread.run_sync(
+                lambda: self.ledger.record_new(job, daily_cap=self.caps.daily_usd, total_cap=self.caps.total_usd)
+            )
         try:
             result = await self.client.submit(payload)
         except BaseException:

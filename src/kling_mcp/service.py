@@ -180,14 +180,15 @@ class VideoService:
         max_cost_usd: Decimal | None = None,
         dry_run: bool = False,
         skip_fields: set[str] = frozenset(),  # type: ignore[assignment]
-        committed_extra: Decimal = Decimal(0),
+        check_costs: bool = True,
+        task_uuid: str | None = None,
     ) -> Checked:
         """A request in the core's terms, checked in full. ``skip_fields`` are arguments already
-        refused (their model-rule echoes would only repeat the problem); ``committed_extra`` is
-        spend the caller has planned beside this request (the clips before it in a storyboard)."""
+        refused (their model-rule echoes would only repeat the problem). Without ``check_costs``
+        the caps and ceiling are left to the caller (a storyboard checks its total once)."""
         budget = await self.budget()
         violations = list(extra)
-        prepared = prepare(request, local_files=True) if request is not None else None
+        prepared = prepare(request, task_uuid=task_uuid, local_files=True) if request is not None else None
         if prepared is not None:
             violations += [v for v in prepared.violations if _top(v.field) not in skip_fields]
         local = [m for m in media_inputs(prepared.payload) if local_path(m.value) is not None] if prepared else []
@@ -202,26 +203,18 @@ class VideoService:
                 prepared = prepared.priced_for_source(max(1, math.ceil(source.seconds)))
         result = Checked(tool, prepared, violations, checked, refused, budget, self.confirm_above_usd,
                          max_cost_usd, dry_run, sandbox_facts=sandbox_facts(sandbox) if refused else {})  # fmt: skip
-        cost = result.cost
-        if cost is not None:
-            cap = budget.broken_by(cost + committed_extra)
-            if cap is not None:
-                result.cost_violations.append(_cap_violation(cap.name, cap.cap_usd, cap.committed_usd + committed_extra, cost))
-            if max_cost_usd is not None and cost > max_cost_usd:
-                result.cost_violations.append(Violation(
-                    "max_cost_usd", "max_cost", f"This request is estimated at ${cost:.3f}, above the "
-                    f"max_cost_usd of ${max_cost_usd:.3f}.", "Raise max_cost_usd to at least "
-                    f"{_round_up(cost)} if the user agrees to that cost, or make the request cheaper (shorter, "
-                    "fewer results, a Standard model, no audio).", value=float(max_cost_usd),
-                    allowed={"min": float(_round_up(cost))},
-                ))  # fmt: skip
+        if check_costs and result.cost is not None:
+            result.cost_violations += cost_violations(budget, result.cost, max_cost_usd)
         return result
 
     # -- submitting ----------------------------------------------------------------------------------
 
-    async def submit(self, checked: Checked, *, progress: UploadProgress | None = None) -> Submission | Refusal:
+    async def submit(
+        self, checked: Checked, *, progress: UploadProgress | None = None, planned: bool = False
+    ) -> Submission | Refusal:
         """Upload the request's local files and submit it. The caller has checked it (``checked.ok``)
-        and had it confirmed where needed. The job is in the ledger before its request leaves."""
+        and had it confirmed where needed. The job is in the ledger before its request leaves; a
+        ``planned`` one (a storyboard's clip) is there already, with its cost reserved."""
         assert checked.ok and checked.prepared is not None and not checked.dry_run
         if not self.jobs.client.has_key:
             return Refusal("missing_api_key", str(MissingApiKey()))
@@ -239,7 +232,7 @@ class VideoService:
             replacements = {item.path: stored.media_uuid for item, stored in uploads}
             prepared = PreparedRequest(prepared.request, with_media(prepared.payload, replacements), [], prepared.estimate)
         try:
-            return Submission(await self.jobs.submit(prepared, checked.tool), uploads)
+            return Submission(await self.jobs.submit(prepared, checked.tool, planned=planned), uploads)
         except SpendCapExceeded as exc:
             return spend_cap_refusal(exc)
         except MissingApiKey as exc:
@@ -263,6 +256,22 @@ class VideoService:
 
             stored_files.append((item, await self.uploads.store(file, step)))
         return stored_files
+
+
+def cost_violations(budget: Budget, cost: Decimal, max_cost_usd: Decimal | None) -> list[Violation]:
+    """What stops a cost: a spend cap it would break, a ceiling it is above."""
+    problems = []
+    cap = budget.broken_by(cost)
+    if cap is not None:
+        problems.append(_cap_violation(cap.name, cap.cap_usd, cap.committed_usd, cost))
+    if max_cost_usd is not None and cost > max_cost_usd:
+        problems.append(Violation(
+            "max_cost_usd", "max_cost", f"This is estimated at ${cost:.3f}, above the max_cost_usd of "
+            f"${max_cost_usd:.3f}.", f"Raise max_cost_usd to at least {_round_up(cost)} if the user agrees to that "
+            "cost, or make it cheaper (shorter, fewer results, a Standard model, no audio).",
+            value=float(max_cost_usd), allowed={"min": float(_round_up(cost))},
+        ))  # fmt: skip
+    return problems
 
 
 def spend_cap_refusal(exc: SpendCapExceeded) -> Refusal:

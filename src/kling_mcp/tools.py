@@ -146,7 +146,7 @@ async def _generate(ctx: Context, plan: Checked, answer: Any) -> Any:
             next_step=_dry_run_next_step(plan),
         )  # fmt: skip
     if plan.needs_confirmation:
-        declined = _unconfirmed(plan, answer)
+        declined = unconfirmed(plan, plan.cost, answer)
         if declined is not None:
             return declined
 
@@ -174,9 +174,10 @@ def _dry_run_next_step(plan: Checked) -> str:
     return step + "."
 
 
-def _unconfirmed(plan: Checked, answer: Any) -> CallToolResult | None:
-    """None when the cost is confirmed; else the answer that says it is not, and what to do."""
-    cost = _usd(plan.cost)
+def unconfirmed(plan: Any, cost_usd: Decimal | None, answer: Any) -> CallToolResult | None:
+    """None when the cost is confirmed; else the answer that says it is not, and what to do.
+    ``plan`` has confirm_above_usd, confirmed_by_ceiling and estimate_view() (or plan_view())."""
+    cost = _usd(cost_usd)
     if isinstance(answer, AcceptedElicitation) and isinstance(answer.data, Confirm):
         if answer.data.confirm:
             return None
@@ -190,7 +191,8 @@ def _unconfirmed(plan: Checked, answer: Any) -> CallToolResult | None:
         f"This request is estimated at ${cost}, above the ${plan.confirm_above_usd:.2f} confirmation threshold, and "
         "this client cannot ask the user. Nothing was submitted. Show the user the estimate; once they agree, call "
         f"again with the same arguments and max_cost_usd: {cost} (or more).",
-        estimate=plan.estimate_view(), max_cost_usd_needed=float(cost), confirm_above_usd=float(plan.confirm_above_usd),
+        estimate=plan.estimate_view() if hasattr(plan, "estimate_view") else plan.plan_view(),
+        max_cost_usd_needed=float(cost), confirm_above_usd=float(plan.confirm_above_usd),
     )  # fmt: skip
 
 
@@ -231,50 +233,57 @@ def _confirm_question(plan: Checked) -> str:
             + (" (simulated: nothing is paid)" if plan.budget.simulated else "") + ".")  # fmt: skip
 
 
-def _video_tool(tool: str, media_args: tuple[str, ...]) -> tuple[Handler, dict[str, Any]]:
-    """The handler of a video tool and its resolvers: the client's roots (asked only when a local
-    path is in the call), the checked request, and the user's confirmation (asked only when needed
-    and possible). Resolvers run before the body under both protocol eras."""
+CheckFn = Callable[[AppState, dict[str, Any], Sandbox], Awaitable[Any]]
+BodyFn = Callable[[Context, Any, Any], Awaitable[Any]]
+
+
+def paid_tool(
+    tool: str, has_local_file: Callable[[dict[str, Any]], bool], check: CheckFn, question: Callable[[Any], str],
+    body: BodyFn,
+) -> tuple[Handler, dict[str, Any]]:
+    """The handler of a tool that spends, and its resolvers: the client's roots (asked only when a
+    local path is in the call), the checked plan (``check``), and the user's confirmation (asked
+    only when the plan needs it and the client can be asked). The SDK runs resolvers before the
+    body under both protocol eras: mid-call requests before 2026-07-28, input_required after."""
 
     async def client_roots(ctx: Context, arguments: Any) -> ListRoots | ListRootsResult | None:
         caps = ctx.client_capabilities
-        if caps is None or caps.roots is None or not isinstance(arguments, dict):
-            return None
-        if not any(_names_local_file(arguments.get(a)) for a in media_args):
+        if caps is None or caps.roots is None or not isinstance(arguments, dict) or not has_local_file(arguments):
             return None
         return ListRoots()
 
-    async def checked(
-        ctx: Context, arguments: Any, roots: Annotated[ListRootsResult | None, Resolve(client_roots)]
-    ) -> Checked:
+    async def checked(ctx: Context, arguments: Any, roots: Any) -> Any:
         state: AppState = ctx.request_context.lifespan_context
-        return await state.videos.check(tool, arguments if isinstance(arguments, dict) else {}, _sandbox(state, roots))
+        return await check(state, arguments if isinstance(arguments, dict) else {}, _sandbox(state, roots))
 
-    async def confirmation(ctx: Context, plan: Annotated[Checked, Resolve(checked)]) -> Elicit[Confirm] | None:
+    async def confirmation(ctx: Context, plan: Any) -> Elicit[Confirm] | None:
         if not plan.ok or plan.dry_run or not plan.needs_confirmation or not _can_ask(ctx):
             return None
-        return Elicit(_confirm_question(plan), Confirm)
+        return Elicit(question(plan), Confirm)
 
     # This module's annotations are strings (PEP 563), and these name closures: the SDK reads them
     # with get_type_hints, so they are given as objects.
     roots_hint = Annotated[ListRootsResult | None, Resolve(client_roots)]
-    plan_hint = Annotated[Checked, Resolve(checked)]
+    plan_hint = Annotated[Any, Resolve(checked)]
     answer_hint = Annotated[ElicitationResult[Confirm], Resolve(confirmation)]
     client_roots.__annotations__ = {"ctx": Context, "arguments": Any, "return": ListRoots | ListRootsResult | None}
-    checked.__annotations__ = {"ctx": Context, "arguments": Any, "roots": roots_hint, "return": Checked}
+    checked.__annotations__ = {"ctx": Context, "arguments": Any, "roots": roots_hint, "return": Any}
     confirmation.__annotations__ = {"ctx": Context, "plan": plan_hint, "return": Elicit[Confirm] | None}
     for fn in (client_roots, checked, confirmation):
         fn.__qualname__ = f"{tool}.{fn.__name__}"  # a stable, distinct wire key per tool
 
-    async def handler(
-        ctx: Context,
-        arguments: Any,
-        plan: Annotated[Checked, Resolve(checked)],
-        answer: Annotated[ElicitationResult[Confirm], Resolve(confirmation)],
-    ) -> Any:
-        return await _generate(ctx, plan, answer)
+    async def handler(ctx: Context, arguments: Any, plan: Any, answer: Any) -> Any:
+        return await body(ctx, plan, answer)
 
     return handler, {"plan": plan_hint, "answer": answer_hint}
+
+
+def _video_tool(tool: str, media_args: tuple[str, ...]) -> tuple[Handler, dict[str, Any]]:
+    async def check(state: AppState, arguments: dict[str, Any], sandbox: Sandbox) -> Checked:
+        return await state.videos.check(tool, arguments, sandbox)
+
+    return paid_tool(tool, lambda args: any(_names_local_file(args.get(a)) for a in media_args), check,
+                     _confirm_question, _generate)  # fmt: skip
 
 
 # -- local files ----------------------------------------------------------------------------------
