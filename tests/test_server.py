@@ -57,7 +57,8 @@ async def test_tools_have_strict_schemas_annotations_and_output_schemas(emu, tmp
     async with connect(settings_for(emu.url, tmp_path)) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == {"list_models", "text_to_video", "image_to_video", "edit_video", "get_video_status",
-                          "wait_for_video", "upload_media", "download_video", "get_spending"}
+                          "wait_for_video", "upload_media", "download_video", "get_spending", "create_storyboard",
+                          "get_storyboard", "update_storyboard", "extract_frame", "assemble_videos"}
 
     def closed(schema: Any) -> None:
         if isinstance(schema, dict):
@@ -73,8 +74,10 @@ async def test_tools_have_strict_schemas_annotations_and_output_schemas(emu, tmp
         closed(tool.input_schema)
         assert tool.output_schema and tool.description
     t2v = tools["text_to_video"].input_schema["properties"]
-    assert len(t2v["model"]["enum"]) == 10 and "o3-pro" in t2v["model"]["enum"] and t2v["aspect_ratio"]["enum"] == ["16:9", "9:16", "1:1"]
-    assert tools["text_to_video"].annotations.open_world_hint and not tools["text_to_video"].annotations.idempotent_hint
+    assert len(t2v["model"]["enum"]) == 5 and "o3-pro" in t2v["model"]["enum"] and t2v["aspect_ratio"]["enum"] == ["16:9", "9:16", "1:1"]
+    # Left out, a hint means its spec default: open world true, idempotent false, destructive true.
+    t2v_hints = tools["text_to_video"].annotations
+    assert t2v_hints.open_world_hint is not False and not t2v_hints.idempotent_hint and t2v_hints.destructive_hint is False
     assert tools["get_video_status"].annotations.read_only_hint and tools["list_models"].annotations.read_only_hint
 
 

@@ -47,9 +47,7 @@ def parse_arguments(model: type[M], raw: Any) -> ParsedArguments[M]:
     if not isinstance(raw, Mapping):
         return ParsedArguments(None, {}, [Violation("$", "type", "The arguments must be a JSON object.",
                                                     "Send the arguments as an object of name: value.")])  # fmt: skip
-    values = {str(k): _decode_json_text(model, str(k), v) for k, v in raw.items()}
-    if isinstance(values.get("model"), str) and (spec := get_model(values["model"])) is not None:
-        values["model"] = spec.id  # an alias names the model as surely as its id; the result shows the id
+    values = _model_names({str(k): _decode_json_text(model, str(k), v) for k, v in raw.items()})
     try:
         return ParsedArguments(model.model_validate_json(json.dumps(values), strict=True), values, [])
     except ValidationError as exc:
@@ -60,6 +58,19 @@ def parse_arguments(model: type[M], raw: Any) -> ParsedArguments[M]:
     violations = [_violation(model, e) for e in errors]
     bad = {_top(v.field) for v in violations}
     return ParsedArguments(None, {k: v for k, v in values.items() if k not in bad}, violations)
+
+
+def _model_names(value: Any) -> Any:
+    """Every ``model`` value that names a known model, as the alias the schema lists: its full id and
+    its other aliases name it as surely (clips of a storyboard have a model of their own too)."""
+    if isinstance(value, dict):
+        out = {k: _model_names(v) for k, v in value.items()}
+        if isinstance(out.get("model"), str) and (spec := get_model(out["model"])) is not None:
+            out["model"] = spec.aliases[0]
+        return out
+    if isinstance(value, list):
+        return [_model_names(v) for v in value]
+    return value
 
 
 def _decode_json_text(model: type[BaseModel], name: str, value: Any) -> Any:

@@ -51,12 +51,12 @@ class Strict(BaseModel):
 
 
 class Element(Strict):
-    """A reusable character or object, <<<element_N>>> in prompts (N from 1). Media: local path, UUID, URL."""
+    """A character or object, <<<element_N>>> in prompts (N from 1)."""
 
     id: str = Field(min_length=1, max_length=MAX_ELEMENT_ID,
-                    description="New id, or one created before.")
+                    description="New, or one created before.")
     description: str | None = Field(None, max_length=MAX_DESCRIPTION,
-                                    description="e.g. 'a young woman with red hair'")
+                                    )
     frontal_image: MediaRef | None = Field(None, description="Front image; needed with `images`.")
     images: list[MediaRef] | None = Field(None, min_length=1, max_length=3, description="Up to 3 more angles.")
     videos: list[MediaRef] | None = Field(
@@ -66,7 +66,7 @@ class Element(Strict):
         None, min_length=1, max_length=1, description="A voice clip; only with images."
     )
     tags: list[Annotated[str, Field(min_length=1, max_length=MAX_TAG)]] | None = Field(
-        None, min_length=1, max_length=MAX_TAGS, description="e.g. ['Character']"
+        None, min_length=1, max_length=MAX_TAGS, description="e.g. Character"
     )
 
 

@@ -13,6 +13,7 @@ from .catalog import MODEL_NAMES, MODELS, describe, get_model
 from .prompts import register_prompts
 from .settings import Settings
 from .state import AppState, make_lifespan
+from .storyboard_tools import storyboard_tools
 from .tools import all_tools
 
 INSTRUCTIONS = """\
@@ -56,7 +57,7 @@ def create_server(settings: Settings | None = None, *, simulate: bool = False) -
             output_dir=settings.output_dir / "simulate" if simulate else settings.output_dir,
         ),
         version=__version__,
-        tools=all_tools(),
+        tools=all_tools() + storyboard_tools(),
         lifespan=make_lifespan(settings, simulate=simulate, on_start=running.append, on_stop=running.remove),
         log_level="WARNING",
     )
@@ -89,6 +90,16 @@ def create_server(settings: Settings | None = None, *, simulate: bool = False) -
         if record is None:
             raise ResourceNotFoundError(f"No job with task_id {task_id}")
         return json.dumps(record.to_dict(), indent=1)
+
+    @server.resource("kling://storyboards/{storyboard_id}", name="storyboard", title="One storyboard",
+                     mime_type="application/json")
+    async def storyboard(storyboard_id: str, ctx: Context) -> str:
+        """A storyboard: its clips, their jobs, the final file."""
+        state: AppState = ctx.request_context.lifespan_context
+        record = await state.storyboards.get(storyboard_id)
+        if record is None:
+            raise ResourceNotFoundError(f"No storyboard {storyboard_id}")
+        return json.dumps(record.to_json(), indent=1)
 
     register_prompts(server)
 

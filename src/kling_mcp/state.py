@@ -16,6 +16,7 @@ from .jobs import Caps, JobService
 from .ledger import Ledger
 from .runware import RunwareClient
 from .service import VideoService
+from .storyboard import StoryboardRunner, StoryboardService
 from .settings import Settings
 
 log = logging.getLogger("kling_mcp")
@@ -35,6 +36,7 @@ class AppState:
     uploads: MediaUploads
     downloads: VideoDownloads
     videos: VideoService  # the one submission path: check, price, caps, uploads, submit
+    storyboards: StoryboardService
 
 
 def make_lifespan(
@@ -87,9 +89,12 @@ def make_lifespan(
             uploads = MediaUploads(client, ledger)
             videos = VideoService(jobs=jobs, ledger=ledger, uploads=uploads, caps=jobs.caps,
                                   confirm_above_usd=settings.confirm_above_usd, simulated=simulate)  # fmt: skip
+            storyboards = StoryboardService(videos, ledger)
+            runner = StoryboardRunner(storyboards, videos, ledger, uploads, downloads, sandbox)
+            await runner.start(task_group)
             state = AppState(
                 settings=settings, ledger=ledger, jobs=jobs, simulated=simulate, sandbox=sandbox,
-                uploads=uploads, downloads=downloads, videos=videos,
+                uploads=uploads, downloads=downloads, videos=videos, storyboards=storyboards,
             )  # fmt: skip
             if on_start is not None:
                 on_start(state)

@@ -14,19 +14,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from .catalog import MODEL_IDS, MODELS
 from .payload import AspectRatioArg, Element, MediaRef, OutputFormat, SafetyMode, Shot, VideoRequest
 
-# Each model by its id or its short alias (as list_models, the resources and completions show it); any other
-# alias get_model knows is accepted too. Results always name the model by its id.
-MODEL_CHOICES: tuple[str, ...] = tuple(name for m in MODELS for name in (m.id, m.aliases[0]))
-EDIT_MODEL_CHOICES: tuple[str, ...] = tuple(name for m in MODELS if m.video_edit for name in (m.id, m.aliases[0]))
+# The schema lists each model by its short alias (as list_models, the resources and completions show it).
+# The full Runware id, and any other alias get_model knows, name the model as surely and are accepted:
+# arguments.parse_arguments reads them as the alias before validation. Results name the model by its id.
+MODEL_CHOICES: tuple[str, ...] = tuple(m.aliases[0] for m in MODELS)
+EDIT_MODEL_CHOICES: tuple[str, ...] = tuple(m.aliases[0] for m in MODELS if m.video_edit)
 ModelId = Literal[MODEL_CHOICES]  # type: ignore[valid-type]
 EditModelId = Literal[EDIT_MODEL_CHOICES]  # type: ignore[valid-type]
-assert set(MODEL_IDS) <= set(MODEL_CHOICES)
+assert len(MODEL_CHOICES) == len(MODEL_IDS)
 
 MODEL_HELP = (
-    "o1-standard: 720p, no audio, edits. o3-standard / o3-pro (1080p): audio, shots, elements, edits. "
-    "3-standard: audio, negative prompt, shots. 3-pro: 1080p, audio, negative prompt. list_models: limits, prices."
+    "Alias or full id; list_models has each one's limits."
 )
-PROMPT_HELP = "Subject, action, camera, light, mood. Elements: <<<element_1>>>..."
+PROMPT_HELP = "Subject, action, camera, light, mood; <<<element_1>>>..."
 MEDIA_HELP = "Absolute local path, media UUID, https URL or data URI."
 
 
@@ -42,21 +42,20 @@ class _Strict(BaseModel):
 
 class _Output(_Strict):
     number_results: int | None = Field(
-        None, ge=1, le=20, description="How many variations (each billed). Default 1; O1/O3/3.0 Standard allow 4, Pro 20."
+        None, ge=1, le=20, description="Variations, each billed (Standard <=4, Pro <=20)."
     )
     output_format: OutputFormat | None = Field(None, description="Container. Default MP4.")
-    output_quality: int | None = Field(None, ge=20, le=99, description="Compression quality 20-99. Default 95.")
+    output_quality: int | None = Field(None, ge=20, le=99, description="Default 95.")
     safety_mode: SafetyMode | None = Field(
-        None, description="Content safety check: 'fast' checks key frames, 'full' every frame. Default none."
+        None, description="'fast': key frames, 'full': every frame."
     )
-    ttl: int | None = Field(None, ge=60, description="Seconds the result URL stays valid (at least 60).")
+    ttl: int | None = Field(None, ge=60, description="Seconds the result URL lives.")
     max_cost_usd: float | None = Field(
         None, gt=0, le=10_000,
-        description="USD ceiling: never sent if estimated above. After `needs_confirmation`, the amount the user "
-        "agreed to.",
+        description="USD ceiling; the amount the user agreed to.",
     )  # fmt: skip
     dry_run: bool = Field(
-        False, description="true: return the exact request and its cost estimate, submit nothing, spend nothing."
+        False, description="Return the request and its cost; send nothing."
     )
 
     def to_request(self) -> VideoRequest:
@@ -65,85 +64,79 @@ class _Output(_Strict):
 
 
 class TextToVideoArgs(_Output):
-    """Generate a video from a text prompt (optionally guided by reference images, a reference video or elements).
-    Every model constraint is checked before anything is submitted; problems come back all at once with fixes.
-    Returns a task_id at once: follow it with wait_for_video or get_video_status."""
+    """Generate a video from text (optionally guided by reference images or video, or elements). Every rule is
+    checked first; all problems come back at once with fixes. Returns a task_id: follow it with wait_for_video."""
 
     model: ModelId = Field(description=MODEL_HELP)
-    prompt: str | None = Field(None, min_length=2, max_length=2500, description=PROMPT_HELP + " Omit only when giving `shots`.")
-    negative_prompt: str | None = Field(None, min_length=2, max_length=2500, description="What to avoid (3.0 models only).")
+    prompt: str | None = Field(None, min_length=2, max_length=2500, description=PROMPT_HELP )
+    negative_prompt: str | None = Field(None, min_length=2, max_length=2500, description="3.0 models.")
     duration: int | None = Field(
-        None, ge=3, le=15, description="Seconds. Default 5 (or the sum of `shots`). O1: 3-10; others: 3-15."
+        None, ge=3, le=15, description="Seconds; default 5 or the shots' sum."
     )
-    aspect_ratio: AspectRatioArg = Field("16:9", description="Frame shape; maps to the model's pixel size.")
-    sound: bool | None = Field(None, description="Generate native audio (O3 and 3.0 models; costs more per second).")
+    aspect_ratio: AspectRatioArg = "16:9"
+    sound: bool | None = Field(None, description="Native audio (costs more).")
     shots: list[Shot] | None = Field(
         None, min_length=1, max_length=6,
-        description="Multi-shot: up to 6 segments in one video (O3 Standard/Pro, 3.0 Standard). Replaces `prompt`; "
-        "durations must add up to `duration`.",
+        description="Multi-shot segments instead of `prompt`.",
     )  # fmt: skip
     reference_images: list[MediaRef] | None = Field(
-        None, min_length=1, max_length=7, description="Images guiding look and identity. " + MEDIA_HELP
+        None, min_length=1, max_length=7, description=MEDIA_HELP
     )
     reference_videos: list[MediaRef] | None = Field(
-        None, min_length=1, max_length=1, description="One reference video (local path, UUID or https URL)."
+        None, min_length=1, max_length=1, description=MEDIA_HELP
     )
     keep_original_sound: bool | None = Field(None, description="Keep the reference video's sound.")
     character_orientation: Literal["image", "video"] | None = Field(
-        None, description="Take the character's orientation from the reference image or the reference video."
+        None, description="Orientation from the reference image or video."
     )
     elements: list[Element] | None = Field(
-        None, min_length=1, max_length=3, description="Reusable characters/objects for consistency across clips."
+        None, min_length=1, max_length=3
     )
-    shot_type: Literal["intelligence"] | None = Field(None, description="3.0 Standard only: let the model pick shots.")
+    shot_type: Literal["intelligence"] | None = Field(None, description="3-standard: the model picks shots.")
 
 
 class ImageToVideoArgs(_Output):
-    """Animate a still image: give `first_frame` and/or `last_frame` (the video starts and/or ends on them).
-    The video takes the image's aspect ratio. Checked before submission; returns a task_id at once."""
+    """Animate an image: the video starts on `first_frame` and/or ends on `last_frame`, in the image's shape."""
 
     model: ModelId = Field(description=MODEL_HELP)
-    first_frame: MediaRef | None = Field(None, description="Image the video starts on. " + MEDIA_HELP)
-    last_frame: MediaRef | None = Field(None, description="Image the video ends on. " + MEDIA_HELP)
-    prompt: str | None = Field(None, min_length=2, max_length=2500, description=PROMPT_HELP + " Omit only when giving `shots`.")
-    negative_prompt: str | None = Field(None, min_length=2, max_length=2500, description="What to avoid (3.0 models only).")
-    duration: int | None = Field(None, ge=3, le=15, description="Seconds. Default 5. O1 with frames: 5 or 10 only.")
-    sound: bool | None = Field(None, description="Generate native audio (O3 and 3.0 models).")
+    first_frame: MediaRef | None = Field(None, description="Start image. " + MEDIA_HELP)
+    last_frame: MediaRef | None = Field(None, description="End image. " + MEDIA_HELP)
+    prompt: str | None = Field(None, min_length=2, max_length=2500, description=PROMPT_HELP )
+    negative_prompt: str | None = Field(None, min_length=2, max_length=2500, description="3.0 models.")
+    duration: int | None = Field(None, ge=3, le=15, description="Seconds; default 5 (O1 with frames: 5 or 10).")
+    sound: bool | None = Field(None, description="Native audio (costs more).")
     shots: list[Shot] | None = Field(
-        None, min_length=1, max_length=6, description="Multi-shot segments (O3, 3.0 Standard); sum = duration."
+        None, min_length=1, max_length=6, description="Multi-shot segments instead of `prompt`."
     )
     elements: list[Element] | None = Field(
-        None, min_length=1, max_length=3, description="Reusable characters/objects, referred to as <<<element_N>>>."
+        None, min_length=1, max_length=3
     )
     reference_images: list[MediaRef] | None = Field(
-        None, min_length=1, max_length=7, description="Extra guidance images. " + MEDIA_HELP
+        None, min_length=1, max_length=7, description=MEDIA_HELP
     )
-    shot_type: Literal["intelligence"] | None = Field(None, description="3.0 Standard only.")
+    shot_type: Literal["intelligence"] | None = Field(None, description="3-standard only.")
 
 
 class EditVideoArgs(_Output):
-    """Edit a source video with an instruction (restyle, replace, add or remove things), keeping its motion.
-    The result has the source's size and length (O1 Standard, O3 Standard, O3 Pro). Billed per second of the
-    source at the model's video-input rate."""
+    """Edit a video by instruction (restyle, replace, add, remove), keeping its motion, size and length. Billed per
+    second of the source."""
 
     model: EditModelId = Field(
-        description="A model that edits video: o1-standard ($0.126/s), o3-standard ($0.126/s), o3-pro ($0.168/s)."
+        description="o1-standard, o3-standard ($0.126/s) or o3-pro ($0.168/s)."
     )
-    video: MediaRef = Field(description="The clip to edit: an absolute local file path, a Runware media UUID or an https URL.")
+    video: MediaRef = Field(description="The clip to edit: " + MEDIA_HELP)
     prompt: str = Field(min_length=2, max_length=2500, description="The edit instruction and the look to reach.")
     reference_images: list[MediaRef] | None = Field(
-        None, min_length=1, max_length=4, description="Up to 4 images to guide the edit. " + MEDIA_HELP
+        None, min_length=1, max_length=4, description=MEDIA_HELP
     )
     keep_original_sound: bool | None = Field(None, description="Keep the source clip's audio.")
     source_duration: int | None = Field(
-        None, ge=1, le=600, description="The source clip's length in seconds, if known: makes the cost estimate exact."
+        None, ge=1, le=600, description="The source's seconds, to price exactly (read from local MP4/MOV)."
     )
 
 
 class UploadMediaArgs(_Strict):
-    """Upload a local image, video or audio file to Runware and get its media UUID, for any media argument.
-    The video tools also take local paths directly, so this is only needed to get the UUID up front. Only files
-    inside the folders the user allowed are read; the same content is uploaded once, then reused."""
+    """A local image, video or audio file's media UUID (media arguments also take local paths directly)."""
 
     path: str = Field(min_length=1, max_length=4096, description="Absolute path of the file (or ~/..., or a file:// URI).")
     kind: Literal["image", "video", "audio"] | None = Field(
@@ -152,21 +145,19 @@ class UploadMediaArgs(_Strict):
 
 
 class DownloadArgs(_Strict):
-    """Save a finished job's videos as files in the output folder and return their paths as resource links.
-    Never replaces an existing file unless `overwrite` is true; calling again returns the files already saved."""
+    """Save a finished job's videos as files in the output folder (resource links). Never replaces a file unless
+    `overwrite`; calling again returns the saved files."""
 
     task_id: str = Field(min_length=1, max_length=64, description="The task_id of a finished job.")
     filename: str | None = Field(
-        None, min_length=1, max_length=200, description="File name, no folders, e.g. 'fox-in-snow' (extension added; several videos get -1, -2). "
-        "Default: date_prompt-words_task-id.",
+        None, min_length=1, max_length=200, description="A name, no folders (extension added).",
     )  # fmt: skip
-    subfolder: str | None = Field(None, min_length=1, max_length=1024, description="A folder inside the output folder, e.g. 'trailer'; created if missing.")
+    subfolder: str | None = Field(None, min_length=1, max_length=1024, description="Inside the output folder.")
     overwrite: bool = Field(False, description="Replace a file of the same name.")
 
 
 class StatusArgs(_Strict):
-    """The current state of one or more jobs: status, result URLs, actual cost, errors. Asks Runware once for
-    the jobs still running."""
+    """Jobs' status, result URLs, actual cost and errors."""
 
     task_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         min_length=1, max_length=50, description="task_id values returned by the video tools."
@@ -174,21 +165,17 @@ class StatusArgs(_Strict):
 
 
 class WaitArgs(_Strict):
-    """Wait for a job to finish, up to `timeout_seconds`, reporting progress. Always returns the task_id and the
-    job's state, even when the wait times out: then call wait_for_video again."""
+    """Wait for a job, with progress; returns its state when done or when the wait ends (then call again)."""
 
     task_id: str = Field(min_length=1, max_length=64, description="The task_id returned by a video tool.")
     timeout_seconds: float = Field(
         WAIT_DEFAULT_S, gt=0, le=WAIT_MAX_S,
-        description=f"How long to wait at most (default {WAIT_DEFAULT_S:g} s). MCP clients cancel a call after "
-        "about 60 s, so one wait stays under that; a job not done by then: call wait_for_video again.",
+        description="Under a client's ~60 s call timeout; call again for longer jobs.",
     )  # fmt: skip
 
 
 class SpendingArgs(_Strict):
-    """What may still be spent: each spend cap (daily per UTC day, total), what is committed against it
-    (finished jobs at their actual cost, running jobs at their estimate), what is left and when the daily
-    window resets, with today's jobs and costs per model. Costs nothing; call it before planning."""
+    """Each spend cap: committed (finished jobs at cost, running at estimate), left, reset time; today per model."""
 
 
 # -- results -----------------------------------------------------------------------------------

@@ -55,17 +55,18 @@ A = TypeVar("A", bound=BaseModel)
 
 log = logging.getLogger("kling_mcp.tools")
 
-GENERATE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=True)
-READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=True)
-LOCAL_READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
-UPLOAD = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=True)
+# Only what differs from the spec's defaults (readOnly false, destructive true, idempotent false, openWorld
+# true) is stated: every listing carries these, and the defaults mean the same when left out.
+GENERATE = ToolAnnotations(destructiveHint=False)
+READ_ONLY = ToolAnnotations(readOnlyHint=True)
+LOCAL_READ_ONLY = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
+UPLOAD = ToolAnnotations(destructiveHint=False, idempotentHint=True)
 # Writes files, but never replaces one unless asked to (overwrite), hence not destructive by default.
-SAVE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=True)
+SAVE = ToolAnnotations(destructiveHint=False, idempotentHint=True)
 
 
 class ListModelsArgs(BaseModel):
-    """The Kling models with everything needed to plan within their limits: capabilities, aspect ratios and pixel
-    sizes, duration rules, input limits, settings, and per-second prices."""
+    """The Kling models: capabilities, sizes, durations, input limits, settings and prices."""
 
     model_config = ConfigDict(extra="forbid")
     model: str | None = PydanticField(None, description="Only this model (id or alias such as 'o3-pro').")
@@ -506,20 +507,19 @@ def flat_tool(
     return tool
 
 
-# Job fields an agent acts on; the rest (payload, local_files, timestamps...) still come back, but
-# spelling them out in every listing of every job tool would cost the agent's context ~2 KB.
-_JOB_OUTLINE = {"task_id", "status", "done", "model", "estimate", "results", "cost_usd", "errors", "next_step",
-                "timed_out", "jobs", "unknown_task_ids"}  # fmt: skip
-
-
 def _outline(schema: dict[str, Any]) -> dict[str, Any]:
-    """An output schema that names what matters: a result may carry more (the schema stays open)."""
-    defs = schema.get("$defs", {})
-    for node in (schema, *defs.values()):
-        props = node.get("properties", {})
-        if ("task_id" in props and "status" in props) or "jobs" in props:
-            node["properties"] = {k: v for k, v in props.items() if k in _JOB_OUTLINE}
-            node["required"] = [r for r in node.get("required", []) if r in node["properties"]]
+    """An output schema of what every result carries (the required fields). Results carry more
+    (results, costs, errors...), which the open schema allows; spelling all of it out in every
+    listing would cost an agent's context several KB for fourteen tools."""
+    for node in (schema, *schema.get("$defs", {}).values()):
+        required = set(node.get("required", []))
+        if "properties" in node:
+            node["properties"] = {k: v for k, v in node["properties"].items() if k in required}
+    if "$defs" in schema:
+        used = json.dumps({k: v for k, v in schema.items() if k != "$defs"})
+        schema["$defs"] = {k: v for k, v in schema["$defs"].items() if f"#/$defs/{k}" in used}
+        if not schema["$defs"]:
+            del schema["$defs"]
     return schema
 
 

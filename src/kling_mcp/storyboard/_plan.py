@@ -26,38 +26,33 @@ ClipTool = Literal["text_to_video", "image_to_video"]
 
 
 class ClipArgs(_Strict):
-    """One clip: `prompt` or `shots`, a duration, and what differs from the storyboard's defaults."""
+    """`prompt` or `shots`, a duration, and what differs from the storyboard's defaults."""
 
     prompt: str | None = Field(None, min_length=2, max_length=2500, description=PROMPT_HELP)
-    shots: list[Shot] | None = Field(None, min_length=1, max_length=6, description="Multi-shot segments instead of `prompt`.")
-    duration: int | None = Field(None, ge=3, le=15, description="Seconds (the model's rules apply).")
-    model: ModelId | None = Field(None, description="This clip's model, if not the storyboard's.")
-    continue_from_previous: bool | None = Field(
-        None, description="Start on the previous clip's last frame. Default: true for every clip after the first."
-    )
-    first_frame: MediaRef | None = Field(None, description="An image to start on (only without continuity).")
-    last_frame: MediaRef | None = Field(None, description="An image to end on.")
-    negative_prompt: str | None = Field(None, min_length=2, max_length=2500, description="What to avoid (3.0 models).")
+    shots: list[Shot] | None = Field(None, min_length=1, max_length=6)
+    duration: int | None = Field(None, ge=3, le=15)
+    model: ModelId | None = None
+    continue_from_previous: bool | None = Field(None, description="Default true after the first clip.")
+    first_frame: MediaRef | None = None
+    last_frame: MediaRef | None = None
+    negative_prompt: str | None = Field(None, min_length=2, max_length=2500)
     elements: list[Element] | None = Field(None, min_length=1, max_length=3)
     reference_images: list[MediaRef] | None = Field(None, min_length=1, max_length=7)
 
 
 class StoryboardArgs(_Strict):
-    """Plan, check, price and make a multi-clip video in one call, then assemble it into one file. Each clip after
-    the first continues from the previous clip's last frame unless it says otherwise. With dry_run (the default)
-    every clip is checked, every problem in every clip comes back at once (named like clips[2].duration), each clip
-    and the total are priced against what the caps leave, and nothing is paid: show the user the plan and total.
-    Then call again with dry_run false: the total is confirmed once and reserved, clips are made (continuing ones
-    when their predecessor finishes) and assembled. Follow it with get_storyboard."""
+    """A multi-clip video made as one file; each clip continues from the previous one's last frame unless it says
+    otherwise. dry_run (default): all problems, each clip and the total priced, nothing paid. Then dry_run false:
+    confirmed and reserved once, made, joined; follow with get_storyboard."""
 
-    title: str = Field(min_length=1, max_length=200, description="A short title; names the files.")
-    model: ModelId = Field(description="The default model. " + MODEL_HELP)
-    aspect_ratio: AspectRatioArg = Field("16:9", description="For clips that start from text.")
-    sound: bool | None = Field(None, description="Native audio on every clip (models that have it).")
+    title: str = Field(min_length=1, max_length=200)
+    model: ModelId = Field(description=MODEL_HELP)
+    aspect_ratio: AspectRatioArg = "16:9"
+    sound: bool | None = None
     clips: list[ClipArgs] = Field(min_length=1, max_length=MAX_CLIPS)
-    assemble: bool = Field(True, description="Join the finished clips into one video file.")
-    max_cost_usd: float | None = Field(None, gt=0, le=100_000, description="USD ceiling for the whole storyboard.")
-    dry_run: bool = Field(True, description="true (default): check and price only. false: make it.")
+    assemble: bool = True
+    max_cost_usd: float | None = Field(None, gt=0, le=100_000, description="USD ceiling for the total.")
+    dry_run: bool = True
 
 
 @dataclass(frozen=True, slots=True)
