@@ -13,7 +13,7 @@ from . import __version__
 from .catalog import MODEL_NAMES, MODELS, describe, get_model
 from .prompts import register_prompts
 from .settings import Settings
-from .state import AppState, make_lifespan
+from .state import AppState, make_lifespan, simulated_settings
 from .tools import all_tools
 
 INSTRUCTIONS = """\
@@ -34,13 +34,13 @@ ASPECT_RATIOS = ("16:9", "9:16", "1:1")
 
 def create_server(settings: Settings | None = None, *, simulate: bool = False) -> MCPServer:
     settings = settings or Settings()
+    shown = simulated_settings(settings) if simulate else settings  # the folders the server really uses
     running: list[AppState] = []  # filled by the lifespan, for the static resources (they get no Context)
     server = MCPServer(
         name="kling-mcp",
         title="Kling video (Runware)",
         instructions=INSTRUCTIONS + LOCAL_FILES.format(
-            roots=", ".join(map(str, settings.read_roots)) or "none",
-            output_dir=settings.output_dir / "simulate" if simulate else settings.output_dir,
+            roots=", ".join(map(str, shown.read_roots)) or "none", output_dir=shown.output_dir
         ),
         version=__version__,
         tools=all_tools(),
