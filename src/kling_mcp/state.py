@@ -28,6 +28,7 @@ SIMULATED_TIME_SCALE = 0.1
 # the URLs name this host instead (.invalid never resolves, RFC 2606), and each process
 # fetches them from its own live emulator, which reads the store all of them share.
 SIMULATED_MEDIA_BASE = "http://emulator.kling-mcp.invalid"
+SIMULATED_STORE = "emulator.sqlite3"  # in the simulate data folder: the simulated jobs and uploads
 
 
 def simulated_settings(settings: Settings) -> Settings:
@@ -91,7 +92,7 @@ def make_lifespan(
                 api_key = secrets.token_urlsafe(24)
                 emulator = await stack.enter_async_context(run_emulator(
                     api_key=api_key, job_seconds=SIMULATED_JOB_SECONDS, time_scale=SIMULATED_TIME_SCALE,
-                    store_path=data_dir / "emulator.sqlite3", media_base_url=SIMULATED_MEDIA_BASE,
+                    store_path=data_dir / SIMULATED_STORE, media_base_url=SIMULATED_MEDIA_BASE,
                 ))  # fmt: skip
                 base_url = emulator.url
                 download_transport = _ThroughEmulator(emulator.base_url)
