@@ -96,7 +96,7 @@ async def test_a_persistent_emulator_serves_another_emulators_jobs_and_uploads(t
             "includeCost": True}  # fmt: skip
     upload = {"taskType": "mediaStorage", "taskUUID": str(uuid.uuid4()), "operation": "upload",
               "media": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg=="}  # fmt: skip
-    options: dict[str, Any] = dict(job_seconds=(0.0, 0.0), store_path=store, media_base_url=SIMULATED_MEDIA_BASE)
+    options: dict[str, Any] = {"job_seconds": (0.0, 0.0), "store_path": store, "media_base_url": SIMULATED_MEDIA_BASE}
     async with run_emulator(api_key="first", **options) as first, httpx.AsyncClient() as http:
         accepted = await http.post(first.url, json=[task, upload], headers={"Authorization": "Bearer first"})
         media = accepted.json()["data"][1]

@@ -97,7 +97,7 @@ class Note:
 
 
 @dataclass(frozen=True, slots=True)
-class Checked:
+class RuleCheck:
     """What :func:`check_with_notes` found: refusals, and notes on an acceptable request."""
 
     violations: list[Violation] = field(default_factory=list)
@@ -334,28 +334,26 @@ def check(task: object, *, names: Names = _identity, local_files: bool = False) 
     return check_with_notes(task, names=names, local_files=local_files).violations
 
 
-def check_with_notes(task: object, *, names: Names = _identity, local_files: bool = False) -> Checked:
+def check_with_notes(task: object, *, names: Names = _identity, local_files: bool = False) -> RuleCheck:
     """:func:`check`'s violations, and notes worth showing with a request that passes."""
     if not isinstance(task, Mapping):
-        return Checked([
-            Violation(
-                field=names("$"), rule="type", message="The request must be a JSON object.",
-                fix="Send one videoInference task as an object.", value=_shown(task),
-            )  # fmt: skip
-        ])
+        not_object = Violation(
+            field=names("$"), rule="type", message="The request must be a JSON object.",
+            fix="Send one videoInference task as an object.", value=_shown(task),
+        )  # fmt: skip
+        return RuleCheck([not_object])
     model = task.get("model")
     spec = get_model(model) if isinstance(model, str) else None
     if spec is None:
-        return Checked([
-            Violation(
-                field=names("model"), rule="unknown_model",
-                message=f"'{_shown(model)}' is not one of the Kling models served here.",
-                fix=f"Set '{names('model')}' to one of: {', '.join(MODEL_IDS)}.",
-                value=_shown(model), allowed=list(MODEL_IDS),
-            )  # fmt: skip
-        ])
+        unknown = Violation(
+            field=names("model"), rule="unknown_model",
+            message=f"'{_shown(model)}' is not one of the Kling models served here.",
+            fix=f"Set '{names('model')}' to one of: {', '.join(MODEL_IDS)}.",
+            value=_shown(model), allowed=list(MODEL_IDS),
+        )  # fmt: skip
+        return RuleCheck([unknown])
     run = _evaluate(task, spec, names, local_files)
-    return Checked(_dedupe(run.found), run.notes)
+    return RuleCheck(_dedupe(run.found), run.notes)
 
 
 def _evaluate(task: Mapping[str, Any], spec: ModelSpec, names: Names, local_files: bool, *, plan: bool = True) -> _Run:
@@ -831,40 +829,36 @@ def _clean(run: _Run, task: Mapping[str, Any], steps: list[_Step], before: set[t
 
 
 def _report_unmet(run: _Run, rule: Requires) -> None:
-    when = rule.when
-    path = when.value
-    if when is Field.PROVIDER_SETTINGS:
+    wanted = " or ".join(repr(run.n(f.value)) for f in rule.needs)
+    path, value = rule.when.value, run.value_of(rule.when)
+    if rule.when is Field.PROVIDER_SETTINGS:
         # Name the settings the agent wrote, not the object the tools build around them.
-        given = [f"providerSettings.klingai.{k}" for k in run.klingai]
-        path = given[0] if given else path
-        what = " and ".join(repr(run.n(g)) for g in given) or f"'{run.n(path)}'"
-        message = f"On {run.spec.name}, any provider setting ({what} here) needs " + " or ".join(
-            repr(run.n(f.value)) for f in rule.needs) + "."  # fmt: skip
+        given = list(run.klingai)
+        if given:
+            path, value = f"providerSettings.klingai.{given[0]}", run.klingai[given[0]]
+        what = " and ".join(repr(run.n(f"providerSettings.klingai.{key}")) for key in given) or f"'{run.n(path)}'"
+        message = f"On {run.spec.name}, any provider setting ({what} here) needs {wanted}."
     else:
-        message = f"'{run.n(path)}' needs " + " or ".join(repr(run.n(f.value)) for f in rule.needs) + (
-            f" on {run.spec.name}.")  # fmt: skip
+        message = f"'{run.n(path)}' needs {wanted} on {run.spec.name}."
     off = [f for f in rule.needs if run.value_of(f) is False]
     if off:
         message += " " + ", ".join(repr(run.n(f.value)) for f in off) + " is false, which asks for nothing."
     plans = _plans(run, run.task, rule) if run.plan else []
     if plans:
-        ways = _grouped(plans)
-        fix = "; or ".join(ways) + f"; or remove '{run.n(path)}'."
+        ways = "; or ".join(_grouped(plans))
+        fix = f"{ways[0].upper()}{ways[1:]}; or remove '{run.n(path)}'."
         allowed: Any = [{run.n(step.field.value): step.shown for step in plan} for plan in plans]
     else:
-        wanted = " or ".join(repr(run.n(f.value)) for f in rule.needs)
         fix, allowed = f"Add {wanted}, or remove '{run.n(path)}'.", None
-    fix = fix[0].upper() + fix[1:]
-    run.add(path, "requires", message, fix, value=run.value_of(when) if when is not Field.PROVIDER_SETTINGS
-            else run.klingai.get(path.rpartition(".")[2]), allowed=allowed,
-            published=rule.published, reading=rule.reading)  # fmt: skip
+    run.add(path, "requires", message, fix, value=value, allowed=allowed, published=rule.published,
+            reading=rule.reading)  # fmt: skip
     run.unmet[_key(run.found[-1])] = rule
 
 
 def _grouped(plans: list[list[_Step]]) -> list[str]:
     """The plans in words, those that differ only in one setting's value said once:
     "set 'character_orientation' to 'image' or 'video' and add an image to 'reference_images'"."""
-    groups: dict[tuple[Field, tuple[str, ...]], list[Any]] = {}
+    groups: dict[tuple[Field, tuple[str, ...]], list[_Step]] = {}
     for plan in plans:
         head, rest = plan[0], tuple(step.says for step in plan[1:])
         groups.setdefault((head.field, rest), []).append(head)

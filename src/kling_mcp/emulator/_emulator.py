@@ -18,7 +18,7 @@ from typing import Any, Literal
 from ..constraints import check
 from ._faults import Fault, FaultBook
 from ._jobs import DOCS_VIDEO, Failure, Job, new_job, poll, random_uuid
-from ._store import EmulatorStore
+from ._store import EmulatorStore, Media
 
 DOCS_TASKS = "https://runware.ai/docs/en/getting-started/how-to-connect"
 DOCS_MEDIA = "https://runware.ai/docs/en/utilities/media-storage"
@@ -54,13 +54,6 @@ class EmulatorStats:
             "faults_fired": dict(self.faults_fired),
             "tasks": list(self.tasks),
         }
-
-
-@dataclass(frozen=True, slots=True)
-class Media:
-    content: bytes | None
-    url: str | None
-    content_type: str
 
 
 @dataclass(slots=True)
@@ -131,7 +124,7 @@ class Emulator:
         self._videos: MutableMapping[str, Job]  # result video UUID -> its job
         self._media: MutableMapping[str, Media]
         if self._store is not None:
-            self._jobs, self._videos, self._media = self._store.tables(Media)
+            self._jobs, self._videos, self._media = self._store.tables()
         else:
             self._jobs, self._videos, self._media = {}, {}, {}
         self.stats = EmulatorStats()

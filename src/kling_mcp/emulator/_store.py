@@ -15,22 +15,41 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import sqlite3
 import threading
+import time
 import types
 import typing
 from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ._jobs import Job
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# Runware deletes media 30 days after its last use; a simulated store forgets jobs and uploads
+# after as long, so that a data folder used for months does not keep every placeholder for ever.
+RETENTION_S = 30 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """One upload: its bytes, or the URL it was uploaded from (never fetched)."""
+
+    content: bytes | None
+    url: str | None
+    content_type: str
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
-    task_uuid TEXT PRIMARY KEY,
-    record    TEXT NOT NULL          -- the Job, as JSON
+    task_uuid  TEXT PRIMARY KEY,
+    record     TEXT NOT NULL,        -- the Job, as JSON
+    created_at REAL NOT NULL         -- wall clock, for retention
 );
 CREATE TABLE IF NOT EXISTS videos (
     video_uuid TEXT PRIMARY KEY,
@@ -40,7 +59,8 @@ CREATE TABLE IF NOT EXISTS media (
     media_uuid   TEXT PRIMARY KEY,
     content      BLOB,               -- the uploaded bytes, or NULL for a URL upload
     url          TEXT,
-    content_type TEXT NOT NULL
+    content_type TEXT NOT NULL,
+    created_at   REAL NOT NULL
 );
 """
 
@@ -58,6 +78,9 @@ class EmulatorStore:
             self._db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, across processes
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
+            expired = time.time() - RETENTION_S
+            self._db.execute("DELETE FROM jobs WHERE created_at < ?", (expired,))  # their videos go with them
+            self._db.execute("DELETE FROM media WHERE created_at < ?", (expired,))
         self.path = path
 
     def close(self) -> None:
@@ -68,13 +91,14 @@ class EmulatorStore:
         with self._lock:
             self._db.executescript("DELETE FROM videos; DELETE FROM jobs; DELETE FROM media;")
 
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, params).fetchall()
 
-    def tables(self, media_type: type[T]) -> tuple[MutableMapping[str, Job], MutableMapping[str, Job], MutableMapping[str, T]]:
-        """The emulator's three mappings (jobs, videos, media) over this file."""
-        return _Jobs(self), _Videos(self), _Media(self, media_type)
+    def tables(self) -> tuple[MutableMapping[str, Job], MutableMapping[str, Job], MutableMapping[str, Media]]:
+        """The emulator's three mappings over this file: jobs by task UUID, jobs by result video
+        UUID, uploads by media UUID."""
+        return _Jobs(self), _Videos(self), _Media(self)
 
 
 class _Table(MutableMapping[str, T]):
@@ -87,34 +111,43 @@ class _Table(MutableMapping[str, T]):
         self._store = store
 
     def __iter__(self) -> Iterator[str]:
-        return iter([row[0] for row in self._store.query(f"SELECT {self.key} FROM {self.table}")])
+        return iter([row[0] for row in self._store.execute(f"SELECT {self.key} FROM {self.table}")])
 
     def __len__(self) -> int:
-        return int(self._store.query(f"SELECT COUNT(*) FROM {self.table}")[0][0])
+        return int(self._store.execute(f"SELECT COUNT(*) FROM {self.table}")[0][0])
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and bool(
-            self._store.query(f"SELECT 1 FROM {self.table} WHERE {self.key} = ?", (key,))
+            self._store.execute(f"SELECT 1 FROM {self.table} WHERE {self.key} = ?", (key,))
         )
 
     def __delitem__(self, key: str) -> None:
         if key not in self:
             raise KeyError(key)
-        self._store.query(f"DELETE FROM {self.table} WHERE {self.key} = ?", (key,))
+        self._store.execute(f"DELETE FROM {self.table} WHERE {self.key} = ?", (key,))
+
+
+def _job(rows: list[tuple[Any, ...]], key: str) -> Job:
+    if not rows:
+        raise KeyError(key)
+    try:
+        return decode(Job, json.loads(rows[0][0]))
+    except (TypeError, ValueError, KeyError) as exc:
+        # Written by a version whose Job had other fields: gone, as Runware forgets an old task.
+        log.warning("Emulator store: job record for %s is unreadable (%s); treating it as gone.", key, exc)
+        raise KeyError(key) from None
 
 
 class _Jobs(_Table[Job]):
     table, key = "jobs", "task_uuid"
 
     def __getitem__(self, task_uuid: str) -> Job:
-        rows = self._store.query("SELECT record FROM jobs WHERE task_uuid = ?", (task_uuid,))
-        if not rows:
-            raise KeyError(task_uuid)
-        return decode(Job, json.loads(rows[0][0]))
+        return _job(self._store.execute("SELECT record FROM jobs WHERE task_uuid = ?", (task_uuid,)), task_uuid)
 
     def __setitem__(self, task_uuid: str, job: Job) -> None:
-        self._store.query(
-            "INSERT OR REPLACE INTO jobs (task_uuid, record) VALUES (?, ?)", (task_uuid, json.dumps(encode(job)))
+        self._store.execute(
+            "INSERT OR REPLACE INTO jobs (task_uuid, record, created_at) VALUES (?, ?, ?)",
+            (task_uuid, json.dumps(encode(job)), time.time()),
         )
 
 
@@ -124,37 +157,29 @@ class _Videos(_Table[Job]):
     table, key = "videos", "video_uuid"
 
     def __getitem__(self, video_uuid: str) -> Job:
-        rows = self._store.query(
-            "SELECT jobs.record FROM videos JOIN jobs USING (task_uuid) WHERE videos.video_uuid = ?", (video_uuid,)
-        )
-        if not rows:
-            raise KeyError(video_uuid)
-        return decode(Job, json.loads(rows[0][0]))
+        sql = "SELECT jobs.record FROM videos JOIN jobs USING (task_uuid) WHERE videos.video_uuid = ?"
+        return _job(self._store.execute(sql, (video_uuid,)), video_uuid)
 
     def __setitem__(self, video_uuid: str, job: Job) -> None:
-        self._store.query(
+        self._store.execute(
             "INSERT OR REPLACE INTO videos (video_uuid, task_uuid) VALUES (?, ?)", (video_uuid, job.task_uuid)
         )
 
 
-class _Media(_Table[T]):
+class _Media(_Table[Media]):
     table, key = "media", "media_uuid"
 
-    def __init__(self, store: EmulatorStore, media_type: type[T]) -> None:
-        super().__init__(store)
-        self._type = media_type
-
-    def __getitem__(self, media_uuid: str) -> T:
-        rows = self._store.query("SELECT content, url, content_type FROM media WHERE media_uuid = ?", (media_uuid,))
+    def __getitem__(self, media_uuid: str) -> Media:
+        rows = self._store.execute("SELECT content, url, content_type FROM media WHERE media_uuid = ?", (media_uuid,))
         if not rows:
             raise KeyError(media_uuid)
         content, url, content_type = rows[0]
-        return self._type(content=content, url=url, content_type=content_type)  # type: ignore[call-arg]
+        return Media(content, url, content_type)
 
-    def __setitem__(self, media_uuid: str, media: T) -> None:
-        self._store.query(
-            "INSERT OR REPLACE INTO media (media_uuid, content, url, content_type) VALUES (?, ?, ?, ?)",
-            (media_uuid, media.content, media.url, media.content_type),  # type: ignore[attr-defined]
+    def __setitem__(self, media_uuid: str, media: Media) -> None:
+        self._store.execute(
+            "INSERT OR REPLACE INTO media (media_uuid, content, url, content_type, created_at) VALUES (?, ?, ?, ?, ?)",
+            (media_uuid, media.content, media.url, media.content_type, time.time()),
         )
 
 
@@ -184,7 +209,7 @@ def _decode_as(hint: Any, value: Any) -> Any:
         return None
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        records = [a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)]
+        records = [a for a in typing.get_args(hint) if isinstance(a, type) and dataclasses.is_dataclass(a)]
         return decode(records[0], value) if records and isinstance(value, dict) else value
     if origin is tuple:
         args = typing.get_args(hint)
