@@ -7,6 +7,7 @@ and are shared by every simulating process that uses the same folder.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ import httpx
 import pytest
 from mcp import Client, StdioServerParameters
 
-from kling_mcp.emulator import placeholder_png, run_emulator
+from kling_mcp.emulator import EmulatorStore, placeholder_png, run_emulator
+from kling_mcp.emulator._store import RETENTION_S
 from kling_mcp.state import SIMULATED_MEDIA_BASE
 
 from .test_transports import SCRIPT
@@ -125,3 +127,19 @@ async def test_the_in_memory_emulator_forgets_with_its_process() -> None:
         polled = await http.post(second.url, json=[{"taskType": "getResponse", "taskUUID": task_uuid}],
                                  headers={"Authorization": "Bearer k"})  # fmt: skip
     assert polled.json()["errors"][0]["code"] == "taskNotFound"
+
+
+async def test_the_store_forgets_old_and_unreadable_jobs(tmp_path: Path) -> None:
+    store_path = tmp_path / "emulator.sqlite3"
+    old, odd = str(uuid.uuid4()), str(uuid.uuid4())
+    store = EmulatorStore(store_path)
+    store.execute("INSERT INTO jobs (task_uuid, record, created_at) VALUES (?, ?, ?)",
+                  (old, '{"task_uuid": "x"}', time.time() - RETENTION_S - 60))  # fmt: skip
+    store.execute("INSERT INTO jobs (task_uuid, record, created_at) VALUES (?, ?, ?)",
+                  (odd, '{"from_a_newer_version": 1}', time.time()))  # fmt: skip
+    store.close()
+    async with run_emulator(api_key="k", store_path=store_path) as emu, httpx.AsyncClient() as http:
+        polled = await http.post(emu.url, json=[{"taskType": "getResponse", "taskUUID": u} for u in (old, odd)],
+                                 headers={"Authorization": "Bearer k"})  # fmt: skip
+    # Past Runware's retention, or written in a shape this version cannot read: gone, not a crash.
+    assert [e["code"] for e in polled.json()["errors"]] == ["taskNotFound", "taskNotFound"]
