@@ -186,7 +186,6 @@ tool("o3s-edit-duration", edit(O3S, duration=5), "duration", "excludes")
 tool("o3s-element-missing", t2v(O3S, prompt="<<<element_2>>> dances", elements=[element()]), "prompt",
      "element_reference")  # fmt: skip
 tool("o3s-element-without-elements", t2v(O3S, prompt="<<<element_1>>> dances"), "prompt", "element_reference")
-tool("o3s-element-unused", t2v(O3S, elements=[element()]), "elements[0]", "element_unused")
 tool("o3s-element-images-no-frontal", t2v(O3S, prompt="<<<element_1>>> dances",
      elements=[{"id": "hero", "images": [IMG]}]), "elements[0].frontal_image", "required")  # fmt: skip
 tool("o3s-element-video-and-image", t2v(O3S, prompt="<<<element_1>>> dances",

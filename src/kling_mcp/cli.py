@@ -11,12 +11,21 @@ import asyncio
 import hmac
 import logging
 import os
+import sqlite3
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from . import __version__
+
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+WILDCARD = ("0.0.0.0", "::")
+
+
+def _host_names(value: str | None) -> list[str]:
+    """Host names from KLING_MCP_ALLOWED_HOSTS: separated by commas or spaces."""
+    return [name for name in (value or "").replace(",", " ").split() if name]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("KLING_MCP_HTTP_TOKEN"),
         help="bearer token HTTP clients must send (env KLING_MCP_HTTP_TOKEN); required off loopback",
     )
+    parser.add_argument(
+        "--allowed-host", action="append", metavar="NAME", dest="allowed_hosts",
+        help="a host name (or address) HTTP clients may reach the server by, besides loopback; repeat for more "
+        "(replaces KLING_MCP_ALLOWED_HOSTS); needs a token",
+    )  # fmt: skip
     parser.add_argument("--simulate", action="store_true", help="use the built-in Runware emulator: no account, no cost")
     parser.add_argument(
         "--media-root", action="append", type=Path, metavar="DIR",
@@ -39,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--output-dir", type=Path, metavar="DIR", help="where download_video saves videos (KLING_MCP_OUTPUT_DIR)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (to stderr)")
+    parser.add_argument("--version", action="version", version=f"kling-mcp {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("models", help="list the models and their limits")
     emulator = commands.add_parser("emulator", help="run the Runware emulator alone")
@@ -47,8 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--api-key", default=os.environ.get("KLING_MCP_EMULATOR_KEY", "emulator-key"))
     emulator.add_argument("--time-scale", type=float, default=0.1, help="multiply simulated job times (default 0.1)")
     commands.add_parser(
-        "check", help="check the setup: API key present and accepted, data and output folders writable, media folders"
-    )
+        "check", help="check the setup: API key present and accepted (not with --simulate), data and output folders "
+        "writable, media folders",
+    )  # fmt: skip
     commands.add_parser("demo", help="drive the server through a real MCP session against the emulator")
     return parser
 
@@ -89,16 +105,18 @@ def _serve(args: argparse.Namespace) -> None:
     if not args.http:
         server.run("stdio")
         return
-    if args.host not in LOOPBACK and not args.token:
+    allowed = args.allowed_hosts if args.allowed_hosts is not None else _host_names(os.environ.get("KLING_MCP_ALLOWED_HOSTS"))
+    if (args.host not in LOOPBACK or allowed) and not args.token:
+        reached = f"on {args.host}" if args.host not in LOOPBACK else f"to clients that reach it as {', '.join(allowed)}"
         print(
-            f"kling-mcp: refusing to serve HTTP on {args.host} without a bearer token: anyone who can reach it "
-            "could spend your Runware balance. Set KLING_MCP_HTTP_TOKEN (or --token), or bind 127.0.0.1.",
+            f"kling-mcp: refusing to serve HTTP {reached} without a bearer token: anyone who can reach it "
+            "could spend your Runware balance. Set KLING_MCP_HTTP_TOKEN (or --token), or serve 127.0.0.1 only.",
             file=sys.stderr,
         )
         sys.exit(2)
     import uvicorn
 
-    uvicorn.run(http_app(server, args.host, args.token), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(http_app(server, args.host, args.token, allowed), host=args.host, port=args.port, log_level="warning")
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -130,13 +148,27 @@ def _settings(args: argparse.Namespace) -> Any:
     return settings
 
 
-def http_app(server: Any, host: str, token: str | None) -> Any:
-    """The streamable-HTTP ASGI app at /mcp: DNS-rebinding protection always, a bearer token when given."""
+def _host_patterns(name: str) -> list[str]:
+    """Host-header patterns for one host name or address: bare (default port) and with any port."""
+    name = name.strip().lower()  # clients send host names in lower case; the SDK compares exactly
+    if name.count(":") > 1 and not name.startswith("["):  # a bare IPv6 address, as Host headers bracket it
+        name = f"[{name}]"
+    if ":" in name.rpartition("]")[2]:  # a port was given: that port only
+        return [name]
+    return [name, f"{name}:*"]
+
+
+def http_app(server: Any, host: str, token: str | None, allowed_hosts: list[str] | None = None) -> Any:
+    """The streamable-HTTP ASGI app at /mcp: DNS-rebinding protection always, a bearer token when given.
+
+    Requests must name this machine's loopback, the bind address, or one of ``allowed_hosts`` in
+    their Host header (else 421); the caller allows other names only with a token."""
     from mcp.server.transport_security import TransportSecuritySettings
 
-    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
-    if host not in LOOPBACK and host not in ("0.0.0.0", "::"):
-        hosts.append(f"{host}:*")
+    names = ["127.0.0.1", "localhost", "::1"]
+    if host not in LOOPBACK and host not in WILDCARD:
+        names.append(host)
+    hosts = [pattern for name in [*names, *(allowed_hosts or [])] for pattern in _host_patterns(name)]
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=hosts,
@@ -150,12 +182,16 @@ class BearerAuth:
     """Pure ASGI, so the lifespan scope passes through to the MCP session manager."""
 
     def __init__(self, app: Any, token: str) -> None:
-        self.app, self.expected = app, f"Bearer {token}".encode()
+        self.app, self.expected = app, token.encode()
+
+    def _authorized(self, header: bytes) -> bool:
+        # The scheme is case-insensitive (RFC 9110, section 11.1); the token is compared in constant time.
+        scheme, _, given = header.strip().partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self.expected)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
+            if not self._authorized(dict(scope["headers"]).get(b"authorization", b"")):
                 from starlette.responses import JSONResponse
 
                 response = JSONResponse(
@@ -196,47 +232,65 @@ def _print_models() -> None:
 
 async def _check(args: argparse.Namespace) -> int:
     from .ledger import Ledger
-    from .runware import RunwareClient, RunwareError
 
     settings = _settings(args)
+    if args.simulate:
+        from .emulator import EmulatorStore
+        from .state import SIMULATED_STORE, simulated_settings
+
+        settings = simulated_settings(settings)
+        print("SIMULATING: `kling-mcp --simulate` sends nothing to Runware; its built-in emulator needs no API key, "
+              "charges nothing and makes placeholder videos.")  # fmt: skip
     ok = True
     print(f"data directory: {settings.data_dir}")
     try:
         Ledger(settings.ledger_path).close()
+        if args.simulate:  # the simulated jobs, shared by every simulating server using this folder
+            EmulatorStore(settings.data_dir / SIMULATED_STORE).close()
         with tempfile.NamedTemporaryFile(dir=settings.data_dir):
             pass
         print("  writable: yes")
-    except OSError as exc:
+    except (OSError, sqlite3.Error) as exc:
         ok = False
         print(f"  writable: NO ({exc}); set KLING_MCP_DATA_DIR to a writable directory")
     print("local media may be read from (MCP clients' roots may narrow this):")
     for root in settings.read_roots:
         print(f"  {root}" + ("" if root.is_dir() else "  (does not exist yet)"))
-    output_dir = settings.output_dir / "simulate" if args.simulate else settings.output_dir
-    print(f"videos are saved to: {output_dir}")
+    print(f"videos are saved to: {settings.output_dir}")
     try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=output_dir):
+        settings.output_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=settings.output_dir):
             pass
         print("  writable: yes")
     except OSError as exc:
         ok = False
         print(f"  writable: NO ({exc}); set KLING_MCP_OUTPUT_DIR (or --output-dir) to a writable folder")
+    if args.simulate:
+        print("Runware endpoint: none (the built-in emulator, started by each simulating server)")
+    else:
+        ok = await _check_key(settings) and ok
+    print("spend caps" + (" (counted on simulated costs)" if args.simulate else "") + ": daily "
+          + (f"${settings.daily_cap_usd}" if settings.daily_cap_usd is not None else "none")
+          + ", total " + (f"${settings.total_cap_usd}" if settings.total_cap_usd is not None else "none"))  # fmt: skip
+    return 0 if ok else 1
+
+
+async def _check_key(settings: Any) -> bool:
+    from .runware import RunwareClient, RunwareError
+
     print(f"Runware endpoint: {settings.base_url}")
     if settings.api_key is None:
         print("  API key: NOT SET. Set RUNWARE_API_KEY (create a key at https://my.runware.ai); to try kling-mcp "
               "without an account, run `kling-mcp demo` or serve with `kling-mcp --simulate`.")
-        return 1
+        return False
     async with RunwareClient(settings.api_key.get_secret_value(), settings.base_url, retry_attempts=2) as client:
         try:
             await client.call([{"taskType": "getResponse", "taskUUID": "00000000-0000-4000-8000-000000000000"}])
-            print("  API key: set and accepted")
         except RunwareError as exc:
-            ok = False
             print(f"  API key: set, but the check failed: {exc}")
-    print("spend caps: daily " + (f"${settings.daily_cap_usd}" if settings.daily_cap_usd is not None else "none")
-          + ", total " + (f"${settings.total_cap_usd}" if settings.total_cap_usd is not None else "none"))  # fmt: skip
-    return 0 if ok else 1
+            return False
+    print("  API key: set and accepted")
+    return True
 
 
 if __name__ == "__main__":

@@ -8,14 +8,19 @@ request either passes as it is or comes back with what to change.
 Violations name fields by their Runware path. A caller that presents other
 names (the MCP tools speak snake_case arguments) passes ``names`` to have the
 paths and fixes rewritten in its own vocabulary.
+
+``check_with_notes(task)`` returns the same violations and, beside them, notes:
+things worth telling about a request that is accepted as it is (an element no
+prompt refers to, say). A note never refuses anything.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .catalog import (
@@ -23,6 +28,7 @@ from .catalog import (
     MODELS,
     AtLeastOne,
     DurationWhen,
+    ElementReferences,
     Excludes,
     ExactlyOne,
     Field,
@@ -72,6 +78,36 @@ class Violation:
         return f"{self.field}: {self.message} Fix: {self.fix}"
 
 
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Something worth telling about a request that is accepted as it is. Never a refusal."""
+
+    field: str
+    rule: str
+    message: str
+    suggestion: str
+    published: str = ""
+    reading: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v not in (None, "")}
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message} {self.suggestion}"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleCheck:
+    """What :func:`check_with_notes` found: refusals, and notes on an acceptable request."""
+
+    violations: list[Violation] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
 def _identity(path: str) -> str:
     return path
 
@@ -112,12 +148,19 @@ def looks_like_media(value: str, *, images: bool) -> bool:
 class _Run:
     """The state of one check: the task, its spec, and the violations found so far."""
 
-    def __init__(self, task: Mapping[str, Any], spec: ModelSpec, names: Names, local_files: bool = False) -> None:
+    def __init__(
+        self, task: Mapping[str, Any], spec: ModelSpec, names: Names, local_files: bool = False, *, plan: bool = True
+    ) -> None:
         self.task = task
         self.spec = spec
         self.names = names
         self.local_files = local_files
+        # Whether to work out, for an unmet requirement, the changes that would meet it (see _plans).
+        # The trial checks that work it out do not plan in turn.
+        self.plan = plan
         self.found: list[Violation] = []
+        self.notes: list[Note] = []
+        self.unmet: dict[tuple[str, str, str], Requires] = {}  # each unmet requirement, by its violation's key
         inputs = task.get("inputs")
         self.inputs: Mapping[str, Any] = inputs if isinstance(inputs, Mapping) else {}
         settings = task.get("providerSettings")
@@ -158,6 +201,8 @@ class _Run:
 
     def value_of(self, f: Field) -> object:
         match f:
+            case Field.PROVIDER_SETTINGS:
+                return self.task.get("providerSettings")
             case Field.PROMPT | Field.NEGATIVE_PROMPT | Field.DURATION | Field.NUMBER_RESULTS:
                 return self.task.get(f.value)
             case Field.DIMENSIONS:
@@ -286,25 +331,34 @@ def check(task: object, *, names: Names = _identity, local_files: bool = False) 
 
     With ``local_files``, a local file path is taken as a media value (its file is checked and
     uploaded later, before submission); Runware itself never takes one, so by default it is refused."""
+    return check_with_notes(task, names=names, local_files=local_files).violations
+
+
+def check_with_notes(task: object, *, names: Names = _identity, local_files: bool = False) -> RuleCheck:
+    """:func:`check`'s violations, and notes worth showing with a request that passes."""
     if not isinstance(task, Mapping):
-        return [
-            Violation(
-                field=names("$"), rule="type", message="The request must be a JSON object.",
-                fix="Send one videoInference task as an object.", value=_shown(task),
-            )  # fmt: skip
-        ]
+        not_object = Violation(
+            field=names("$"), rule="type", message="The request must be a JSON object.",
+            fix="Send one videoInference task as an object.", value=_shown(task),
+        )  # fmt: skip
+        return RuleCheck([not_object])
     model = task.get("model")
     spec = get_model(model) if isinstance(model, str) else None
     if spec is None:
-        return [
-            Violation(
-                field=names("model"), rule="unknown_model",
-                message=f"'{_shown(model)}' is not one of the Kling models served here.",
-                fix=f"Set '{names('model')}' to one of: {', '.join(MODEL_IDS)}.",
-                value=_shown(model), allowed=list(MODEL_IDS),
-            )  # fmt: skip
-        ]
-    run = _Run(task, spec, names, local_files)
+        unknown = Violation(
+            field=names("model"), rule="unknown_model",
+            message=f"'{_shown(model)}' is not one of the Kling models served here.",
+            fix=f"Set '{names('model')}' to one of: {', '.join(MODEL_IDS)}.",
+            value=_shown(model), allowed=list(MODEL_IDS),
+        )  # fmt: skip
+        return RuleCheck([unknown])
+    run = _evaluate(task, spec, names, local_files)
+    return RuleCheck(_dedupe(run.found), run.notes)
+
+
+def _evaluate(task: Mapping[str, Any], spec: ModelSpec, names: Names, local_files: bool, *, plan: bool = True) -> _Run:
+    run = _Run(task, spec, names, local_files, plan=plan)
+    model = task.get("model")
     if model != spec.id:
         run.add("model", "allowed_values", f"Runware knows this model only as '{spec.id}'.",
                 f"Set '{names('model')}' to '{spec.id}'.", value=model, allowed=[spec.id])  # fmt: skip
@@ -316,16 +370,19 @@ def check(task: object, *, names: Names = _identity, local_files: bool = False) 
     _check_provider_settings(run)
     _check_rules(run)
     _check_element_references(run)
-    return _dedupe(run.found)
+    return run
+
+
+def _key(v: Violation) -> tuple[str, str, str]:
+    return (v.field, v.rule, v.message)
 
 
 def _dedupe(found: list[Violation]) -> list[Violation]:
     seen: set[tuple[str, str, str]] = set()
     out = []
     for v in found:
-        key = (v.field, v.rule, v.message)
-        if key not in seen:
-            seen.add(key)
+        if _key(v) not in seen:
+            seen.add(_key(v))
             out.append(v)
     return out
 
@@ -662,10 +719,7 @@ def _check_rules(run: _Run) -> None:
                             published=rule.published, reading=rule.reading)  # fmt: skip
             case Requires(when=when, needs=needs):
                 if run.present(when) and not any(run.present(f) for f in needs):
-                    wanted = " or ".join(repr(run.n(f.value)) for f in needs)
-                    run.add(when.value, "requires", f"'{run.n(when.value)}' needs {wanted} on {run.spec.name}.",
-                            f"Add {wanted}, or remove '{run.n(when.value)}'.", value=run.value_of(when),
-                            published=rule.published, reading=rule.reading)  # fmt: skip
+                    _report_unmet(run, rule)
             case Excludes(when=when, forbidden=forbidden):
                 trigger = next((f for f in when if run.present(f)), None)
                 if trigger is not None and run.present(forbidden):
@@ -687,6 +741,134 @@ def _check_rules(run: _Run) -> None:
                             reading=rule.reading)  # fmt: skip
             case DurationWhen():
                 pass  # checked with the duration itself
+            case ElementReferences():
+                pass  # checked with the prompts, by _check_element_references
+
+
+# -- unmet requirements, and the changes that would meet them ------------------------------
+# A requirement met one way can bring requirements of its own (on 3.0 Standard, a reference
+# video needs keepOriginalSound or characterOrientation, and characterOrientation needs a
+# reference image). So that every problem comes back in one round, the fix is worked out by
+# trying each way on a copy of the task and keeping the ways after which nothing new is wrong.
+
+_PLACEHOLDER_MEDIA = "00000000-0000-4000-8000-000000000000"  # a well-formed UUID, only ever tried, never sent
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    field: Field
+    value: Any
+    says: str  # e.g. "set 'keep_original_sound' to true"
+    shown: Any  # the value as the fix's `allowed` shows it
+
+
+def _steps(run: _Run, f: Field) -> list[_Step]:
+    """The ways to give ``f`` a value that counts as present."""
+    if not run.spec.supports(f):
+        return []
+    name = run.n(f.value)
+    match f:
+        case Field.SOUND | Field.KEEP_ORIGINAL_SOUND:
+            return [_Step(f, True, f"set '{name}' to true", True)]
+        case Field.CHARACTER_ORIENTATION | Field.SHOT_TYPE:
+            options = run.spec.character_orientation if f is Field.CHARACTER_ORIENTATION else run.spec.shot_types
+            return [_Step(f, option, f"set '{name}' to '{option}'", option) for option in options]
+        case Field.REFERENCE_IMAGES:
+            return [_Step(f, [_PLACEHOLDER_MEDIA], f"add an image to '{name}'", ["an image"])]
+        case Field.REFERENCE_VIDEOS:
+            return [_Step(f, [_PLACEHOLDER_MEDIA], f"add a video to '{name}'", ["a video"])]
+        case Field.VIDEO:
+            return [_Step(f, _PLACEHOLDER_MEDIA, f"pass the clip in '{name}'", "a video")]
+        case Field.FRAME_IMAGES:
+            return [_Step(f, [{"image": _PLACEHOLDER_MEDIA, "frame": "first"}], f"add '{name}'", "an image")]
+    return []
+
+
+def _with(task: Mapping[str, Any], step: _Step) -> dict[str, Any] | None:
+    """A copy of the task with the step applied, or None if the task's shape leaves no room for it."""
+    out = copy.deepcopy(dict(task))
+    parent_path, _, key = step.field.value.rpartition(".")
+    node: Any = out
+    for part in parent_path.split(".") if parent_path else ():
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            return None
+    node[key] = step.value
+    return out
+
+
+def _plans(run: _Run, task: Mapping[str, Any], rule: Requires, depth: int = 2) -> list[list[_Step]]:
+    """Each way to meet ``rule`` in ``task`` that leaves nothing new to fix: one step, or a step and
+    what it needs in turn (up to ``depth`` steps)."""
+    before = {_key(v) for v in _evaluate(task, run.spec, run.names, run.local_files, plan=False).found}
+    plans: list[list[_Step]] = []
+    for need in rule.needs:
+        for step in _steps(run, need):
+            tried = _with(task, step)
+            if tried is None:
+                continue
+            after = _evaluate(tried, run.spec, run.names, run.local_files, plan=False)
+            new = [v for v in _dedupe(after.found) if _key(v) not in before]
+            if not new:
+                plans.append([step])
+            elif depth > 1 and all(_key(v) in after.unmet for v in new):
+                # The step brings requirements of its own: meet the first, then make sure nothing is left.
+                for rest in _plans(run, tried, after.unmet[_key(new[0])], depth - 1):
+                    if _clean(run, tried, rest, before):
+                        plans.append([step, *rest])
+    return plans
+
+
+def _clean(run: _Run, task: Mapping[str, Any], steps: list[_Step], before: set[tuple[str, str, str]]) -> bool:
+    for step in steps:
+        applied = _with(task, step)
+        if applied is None:
+            return False
+        task = applied
+    return all(_key(v) in before for v in _evaluate(task, run.spec, run.names, run.local_files, plan=False).found)
+
+
+def _report_unmet(run: _Run, rule: Requires) -> None:
+    wanted = " or ".join(repr(run.n(f.value)) for f in rule.needs)
+    path, value = rule.when.value, run.value_of(rule.when)
+    if rule.when is Field.PROVIDER_SETTINGS:
+        # Name the settings the agent wrote, not the object the tools build around them.
+        given = list(run.klingai)
+        if given:
+            path, value = f"providerSettings.klingai.{given[0]}", run.klingai[given[0]]
+        what = " and ".join(repr(run.n(f"providerSettings.klingai.{key}")) for key in given) or f"'{run.n(path)}'"
+        message = f"On {run.spec.name}, any provider setting ({what} here) needs {wanted}."
+    else:
+        message = f"'{run.n(path)}' needs {wanted} on {run.spec.name}."
+    off = [f for f in rule.needs if run.value_of(f) is False]
+    if off:
+        message += " " + ", ".join(repr(run.n(f.value)) for f in off) + " is false, which asks for nothing."
+    plans = _plans(run, run.task, rule) if run.plan else []
+    if plans:
+        ways = "; or ".join(_grouped(plans))
+        fix = f"{ways[0].upper()}{ways[1:]}; or remove '{run.n(path)}'."
+        allowed: Any = [{run.n(step.field.value): step.shown for step in plan} for plan in plans]
+    else:
+        fix, allowed = f"Add {wanted}, or remove '{run.n(path)}'.", None
+    run.add(path, "requires", message, fix, value=value, allowed=allowed, published=rule.published,
+            reading=rule.reading)  # fmt: skip
+    run.unmet[_key(run.found[-1])] = rule
+
+
+def _grouped(plans: list[list[_Step]]) -> list[str]:
+    """The plans in words, those that differ only in one setting's value said once:
+    "set 'character_orientation' to 'image' or 'video' and add an image to 'reference_images'"."""
+    groups: dict[tuple[Field, tuple[str, ...]], list[_Step]] = {}
+    for plan in plans:
+        head, rest = plan[0], tuple(step.says for step in plan[1:])
+        groups.setdefault((head.field, rest), []).append(head)
+    out = []
+    for (_, rest), heads in groups.items():
+        says = heads[0].says
+        if len(heads) > 1:
+            says = says.rpartition(" to ")[0] + " to " + " or ".join(repr(h.value) for h in heads)
+        out.append(" and ".join((says, *rest)))
+    return out
 
 
 def _check_element_references(run: _Run) -> None:
@@ -714,10 +896,14 @@ def _check_element_references(run: _Run) -> None:
                         f"Add the element to '{run.n('inputs.elements')}', or remove {match.group(0)} "
                         f"from '{run.n(path)}'.",
                         value=match.group(0))  # fmt: skip
+    rule = next((r for r in run.spec.rules if isinstance(r, ElementReferences)), None)
     for number in range(1, count + 1):
         if number not in referenced:
             path = f"inputs.elements[{number - 1}]"
-            run.add(path, "element_unused",
-                    f"Element {number} is given but no prompt refers to <<<element_{number}>>>.",
-                    f"Write <<<element_{number}>>> in the prompt where it should appear, or remove "
-                    f"'{run.n(path)}'.")  # fmt: skip
+            run.notes.append(Note(
+                field=run.n(path), rule="element_unreferenced",
+                message=f"Element {number} is given but no prompt refers to <<<element_{number}>>>; the model "
+                "decides whether and where it appears.",
+                suggestion=f"To place it, write <<<element_{number}>>> in the prompt where it should appear.",
+                published=rule.published if rule else "", reading=rule.reading if rule else "",
+            ))  # fmt: skip

@@ -12,7 +12,7 @@ from . import __version__
 from .catalog import MODEL_NAMES, MODELS, describe, get_model
 from .prompts import register_prompts
 from .settings import Settings
-from .state import AppState, make_lifespan
+from .state import AppState, make_lifespan, simulated_settings
 from .storyboard_tools import storyboard_tools
 from .tools import all_tools
 
@@ -47,15 +47,13 @@ def _caps(settings: Settings) -> str:
 
 def create_server(settings: Settings | None = None, *, simulate: bool = False) -> MCPServer:
     settings = settings or Settings()
+    shown = simulated_settings(settings) if simulate else settings  # the folders the server really uses
     running: list[AppState] = []  # filled by the lifespan, for the static resources (they get no Context)
     server = MCPServer(
         name="kling-mcp",
         title="Kling video (Runware)",
         instructions=INSTRUCTIONS + SPENDING.format(caps=_caps(settings), confirm=settings.confirm_above_usd)
-        + LOCAL_FILES.format(
-            roots=", ".join(map(str, settings.read_roots)) or "none",
-            output_dir=settings.output_dir / "simulate" if simulate else settings.output_dir,
-        ),
+        + LOCAL_FILES.format(roots=", ".join(map(str, shown.read_roots)) or "none", output_dir=shown.output_dir),
         version=__version__,
         tools=all_tools() + storyboard_tools(),
         lifespan=make_lifespan(settings, simulate=simulate, on_start=running.append, on_stop=running.remove),

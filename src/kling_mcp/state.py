@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import httpx
 
 from .files import MediaUploads, Sandbox, SizeLimits, VideoDownloads
 from .jobs import Caps, JobService
@@ -24,6 +25,40 @@ log = logging.getLogger("kling_mcp")
 # Simulated jobs take Kling's 30-90 s, compressed tenfold, so a demo finishes in seconds.
 SIMULATED_JOB_SECONDS = (30.0, 90.0)
 SIMULATED_TIME_SCALE = 0.1
+# The host of every simulated result and upload URL. Each simulating process serves its
+# emulator on a port of its own, and a URL naming that port would die with the process; so
+# the URLs name this host instead (.invalid never resolves, RFC 2606), and each process
+# fetches them from its own live emulator, which reads the store all of them share.
+SIMULATED_MEDIA_BASE = "http://emulator.kling-mcp.invalid"
+SIMULATED_STORE = "emulator.sqlite3"  # in the simulate data folder: the simulated jobs and uploads
+
+
+def simulated_settings(settings: Settings) -> Settings:
+    """The settings a simulating server runs with: its ledger, emulator store and videos
+    are kept apart from the real ones, in ``simulate`` folders."""
+    return settings.model_copy(
+        update={"data_dir": settings.data_dir / "simulate", "output_dir": settings.output_dir / "simulate"}
+    )
+
+
+class _ThroughEmulator(httpx.AsyncBaseTransport):
+    """Sends requests for :data:`SIMULATED_MEDIA_BASE` to this process's emulator; others go out as usual."""
+
+    def __init__(self, emulator_base_url: str) -> None:
+        self._simulated = httpx.URL(SIMULATED_MEDIA_BASE)
+        self._emulator = httpx.URL(emulator_base_url)
+        self._inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == self._simulated.host:
+            request.url = request.url.copy_with(
+                scheme=self._emulator.scheme, host=self._emulator.host, port=self._emulator.port
+            )
+            request.headers["Host"] = request.url.netloc.decode("ascii")
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,18 +87,24 @@ def make_lifespan(
             api_key = settings.api_key.get_secret_value() if settings.api_key else None
             base_url, data_dir, output_dir = settings.base_url, settings.data_dir, settings.output_dir
             poll_initial, poll_max = settings.poll_initial_s, settings.poll_max_s
+            download_transport: httpx.AsyncBaseTransport | None = None
             if simulate:
                 from .emulator import run_emulator
 
+                run_settings = simulated_settings(settings)
+                data_dir, output_dir = run_settings.data_dir, run_settings.output_dir
                 api_key = secrets.token_urlsafe(24)
-                emulator = await stack.enter_async_context(
-                    run_emulator(api_key=api_key, job_seconds=SIMULATED_JOB_SECONDS, time_scale=SIMULATED_TIME_SCALE)
-                )
-                base_url, data_dir, output_dir = emulator.url, data_dir / "simulate", output_dir / "simulate"
+                emulator = await stack.enter_async_context(run_emulator(
+                    api_key=api_key, job_seconds=SIMULATED_JOB_SECONDS, time_scale=SIMULATED_TIME_SCALE,
+                    store_path=data_dir / SIMULATED_STORE, media_base_url=SIMULATED_MEDIA_BASE,
+                ))  # fmt: skip
+                base_url = emulator.url
+                download_transport = _ThroughEmulator(emulator.base_url)
                 poll_initial, poll_max = min(poll_initial, 1.0), min(poll_max, 2.0)
                 log.warning(
                     "SIMULATE MODE: requests go to kling-mcp's built-in Runware emulator at %s, not to Runware. "
-                    "Nothing is paid; videos are placeholders. Jobs are kept in %s.", base_url, data_dir,
+                    "Nothing is paid; videos are placeholders. Jobs are kept in %s, shared with every "
+                    "simulating server that uses this data folder.", base_url, data_dir,
                 )  # fmt: skip
             ledger = Ledger(data_dir / "jobs.sqlite3")
             stack.callback(ledger.close)
@@ -81,7 +122,8 @@ def make_lifespan(
             sandbox = Sandbox(settings.media_roots_or_default, limits, always=[output_dir])
             log.info("Local media may be read from: %s. Videos are saved to %s.",
                      ", ".join(sandbox.describe()) or "nowhere", output_dir)  # fmt: skip
-            downloads = VideoDownloads(output_dir, ledger, timeout=settings.request_timeout_s)
+            downloads = VideoDownloads(output_dir, ledger, timeout=settings.request_timeout_s,
+                                       transport=download_transport)  # fmt: skip
             stack.push_async_callback(downloads.aclose)
             task_group = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(task_group.cancel_scope.cancel)

@@ -34,6 +34,7 @@ class Field(StrEnum):
     CHARACTER_ORIENTATION = "providerSettings.klingai.characterOrientation"
     SHOT_TYPE = "providerSettings.klingai.shotType"
     MULTI_PROMPT = "providerSettings.klingai.multiPrompt"
+    PROVIDER_SETTINGS = "providerSettings"  # the object itself, whatever it holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +161,18 @@ class DurationWhen:
     reading: str = ""
 
 
-Rule = ExactlyOne | AtLeastOne | Requires | Excludes | MaxItemsWhen | DurationWhen
+@dataclass(frozen=True, slots=True)
+class ElementReferences:
+    """How prompts refer to elements (``<<<element_N>>>``, in the order of ``inputs.elements``).
+
+    A reference to an element that is not given is refused; an element no prompt refers to is
+    accepted, with a note."""
+
+    published: str
+    reading: str = ""
+
+
+Rule = ExactlyOne | AtLeastOne | Requires | Excludes | MaxItemsWhen | DurationWhen | ElementReferences
 
 
 @dataclass(frozen=True, slots=True)

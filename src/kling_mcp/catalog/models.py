@@ -15,6 +15,7 @@ from ._spec import (
     AtLeastOne,
     Dimensions,
     DurationWhen,
+    ElementReferences,
     ElementsSpec,
     Excludes,
     ExactlyOne,
@@ -80,6 +81,18 @@ PROMPT_XOR_SHOTS = (
     "multiPrompt with no positivePrompt; exactly one of the two is what the service takes."
 )
 REFERENCE_VIDEOS_ONE = "referenceVideos: one item, as the pages that give a limit say ('items: 1')."
+# Every page with elements says this, in the same words.
+ELEMENT_REFERENCES = ElementReferences(
+    published=(
+        "Each element is identified by an `id` and can be referenced in the prompt using `<<<element_1>>>`, "
+        "`<<<element_2>>>`, etc. in order of appearance."
+    ),
+    reading=(
+        "'Can be referenced': a reference is optional, and no page requires one. An element no prompt "
+        "refers to is accepted, with a note saying where a reference would place it (this project "
+        "used to refuse it). A reference to an element that is not given is refused: nothing would fill it."
+    ),
+)
 
 
 def _prompt_xor_shots(published: str) -> ExactlyOne:
@@ -232,6 +245,7 @@ O3_STANDARD = ModelSpec(
     keep_original_sound=True,
     character_orientation=("image", "video"),
     rules=(
+        ELEMENT_REFERENCES,
         ExactlyOne(
             (F.FRAME_IMAGES, F.DIMENSIONS, F.VIDEO),
             published="Provide exactly one of: `inputs.frameImages` or `width/height`.",
@@ -307,6 +321,7 @@ O3_PRO = ModelSpec(
     keep_original_sound=True,
     character_orientation=("image", "video"),
     rules=(
+        ELEMENT_REFERENCES,
         ExactlyOne(
             (F.FRAME_IMAGES, F.VIDEO, F.DIMENSIONS),
             published="Provide exactly one of `inputs.frameImages`, `inputs.video` or `width/height`.",
@@ -386,6 +401,7 @@ KLING_3_STANDARD = ModelSpec(
     character_orientation=("image", "video"),
     shot_types=("intelligence",),
     rules=(
+        ELEMENT_REFERENCES,
         ExactlyOne(
             (F.FRAME_IMAGES, F.DIMENSIONS),
             published="Provide exactly one of `inputs.frameImages` or `width/height`.",
@@ -479,6 +495,7 @@ KLING_3_PRO = ModelSpec(
     keep_original_sound=True,
     character_orientation=("image", "video"),
     rules=(
+        ELEMENT_REFERENCES,
         ExactlyOne(
             (F.FRAME_IMAGES, F.DIMENSIONS),
             published="Provide exactly one of: `inputs.frameImages` or `width/height`.",
@@ -496,16 +513,22 @@ KLING_3_PRO = ModelSpec(
         ),
         *_video_settings_need((F.REFERENCE_VIDEOS,), "When `providerSettings` is provided, `inputs.referenceVideos` is required."),
         Requires(
-            F.CHARACTER_ORIENTATION,
+            F.PROVIDER_SETTINGS,
             (F.REFERENCE_IMAGES,),
             published="When `providerSettings` is provided, `inputs.referenceImages` is required.",
-            reading=PER_SETTING_REQUIRED_IMAGES,
+            reading=(
+                "Applied as written, to any providerSettings (sound included): no example on this page sends "
+                "providerSettings, so nothing contradicts it, unlike the same sentence on 3.0 Standard and O1 "
+                "Standard, which is read per setting there. (Earlier read per setting here too, which let a "
+                "reference video with keepOriginalSound and no reference image through.)"
+            ),
         ),
     ),
     readings=(
         "The page lists only characterOrientation and keepOriginalSound under providerSettings, "
         "but prices audio ($0.168/s) and describes native audio; `sound` is accepted, as on "
-        "every other audio-capable Kling page. multiPrompt is not on the page and is refused.",
+        "every other audio-capable Kling page, but, as any providerSettings on this page, only with a "
+        "reference image. multiPrompt is not on the page and is refused.",
         "The page gives no limit for referenceImages; that of its sibling 3.0 Standard (one) "
         "is used, and elements are capped at 3 like every sibling's.",
         "frameImages is typed 'array of objects' on this page: plain strings are refused.",

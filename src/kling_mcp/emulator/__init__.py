@@ -13,11 +13,13 @@ from ._faults import FAULT_KINDS, Fault, FaultKind
 from ._mp4 import placeholder_mp4
 from ._png import placeholder_png
 from ._server import run_emulator, run_emulator_in_thread, serve
+from ._store import EmulatorStore
 
 __all__ = [
     "FAULT_KINDS",
     "Emulator",
     "EmulatorStats",
+    "EmulatorStore",
     "Fault",
     "FaultKind",
     "Outcome",

@@ -10,13 +10,15 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from ..constraints import check
 from ._faults import Fault, FaultBook
 from ._jobs import DOCS_VIDEO, Failure, Job, new_job, poll, random_uuid
+from ._store import EmulatorStore, Media
 
 DOCS_TASKS = "https://runware.ai/docs/en/getting-started/how-to-connect"
 DOCS_MEDIA = "https://runware.ai/docs/en/utilities/media-storage"
@@ -54,13 +56,6 @@ class EmulatorStats:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Media:
-    content: bytes | None
-    url: str | None
-    content_type: str
-
-
 @dataclass(slots=True)
 class Outcome:
     """The answer to one /v1 request, before it is put on the wire."""
@@ -78,6 +73,13 @@ class Emulator:
 
     Thread-safe, so a test may arm faults or read stats while a server thread
     serves requests.
+
+    With a ``store_path``, jobs and uploads live in that SQLite file instead of in memory:
+    emulators in several processes that open the same file see the same jobs, and a job
+    outlives the process that accepted it. Its times are then wall-clock times (other
+    processes must read them), and ``media_base_url``, if given, is the base of every
+    result and upload URL, so that a URL stays the same whichever process issued it.
+    Faults and stats stay per emulator.
     """
 
     def __init__(
@@ -89,7 +91,9 @@ class Emulator:
         seed: int | None = None,
         edit_source_seconds: int = 6,
         max_recorded_tasks: int | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
+        store_path: Path | None = None,
+        media_base_url: str | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("The emulator needs a non-empty api_key.")
@@ -105,18 +109,31 @@ class Emulator:
         self.edit_source_seconds = edit_source_seconds
         # A long-running server keeps only the latest tasks; tests keep them all.
         self.max_recorded_tasks = max_recorded_tasks
-        self._clock = clock
+        # A shared store holds times that other processes read: only the wall clock means the same to all.
+        self._clock = clock or (time.time if store_path is not None else time.monotonic)
         self._lock = threading.RLock()
+        self._store = EmulatorStore(store_path) if store_path is not None else None
+        self.media_base_url = media_base_url.rstrip("/") if media_base_url else None
         self.base_url = ""  # set by the runner once the port is known
         self._init_state()
 
     def _init_state(self) -> None:
         self._rng = random.Random(self.seed)
         self._faults = FaultBook(self.seed)
-        self._jobs: dict[str, Job] = {}
-        self._videos: dict[str, Job] = {}
-        self._media: dict[str, Media] = {}
+        self._jobs: MutableMapping[str, Job]
+        self._videos: MutableMapping[str, Job]  # result video UUID -> its job
+        self._media: MutableMapping[str, Media]
+        if self._store is not None:
+            self._jobs, self._videos, self._media = self._store.tables()
+        else:
+            self._jobs, self._videos, self._media = {}, {}, {}
         self.stats = EmulatorStats()
+
+    def close(self) -> None:
+        """Release the store, if any (in-memory state needs nothing)."""
+        if self._store is not None:
+            with self._lock:
+                self._store.close()
 
     def __repr__(self) -> str:  # never show the key
         return f"Emulator(base_url={self.base_url!r}, job_seconds={self.job_seconds}, time_scale={self.time_scale})"
@@ -129,8 +146,12 @@ class Emulator:
     # -- control ---------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget every job, upload, fault and count, and restart the seeded RNG."""
+        """Forget every job, upload, fault and count, and restart the seeded RNG.
+
+        A persistent emulator forgets its stored jobs and uploads too, for every process sharing them."""
         with self._lock:
+            if self._store is not None:
+                self._store.clear()
             self._init_state()
 
     def add_fault(self, fault: Fault) -> None:
@@ -186,6 +207,7 @@ class Emulator:
         data: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         failed = 0
+        base_url = self.media_base_url or base_url
         with self._lock:
             for task in body:
                 task_errors = self._handle_task(task, base_url, data, errors)

@@ -10,6 +10,7 @@ import logging
 import socket
 import threading
 from collections.abc import AsyncIterator, Generator, Iterator
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -116,14 +117,17 @@ async def run_emulator(
     time_scale: float = 1.0,
     seed: int | None = None,
     edit_source_seconds: int = 6,
+    store_path: Path | None = None,
+    media_base_url: str | None = None,
 ) -> AsyncIterator[Emulator]:
     """Serve an emulator from the running event loop for the duration of the block.
 
-    Port 0 picks a free port; ``emu.url`` / ``emu.base_url`` tell which.
+    Port 0 picks a free port; ``emu.url`` / ``emu.base_url`` tell which. With ``store_path``
+    its jobs and uploads persist in that file (see :class:`Emulator`).
     """
     emulator, server, sock = _prepare(
         host, port, embedded=True, api_key=api_key, job_seconds=job_seconds, time_scale=time_scale,
-        seed=seed, edit_source_seconds=edit_source_seconds,
+        seed=seed, edit_source_seconds=edit_source_seconds, store_path=store_path, media_base_url=media_base_url,
     )  # fmt: skip
     task = asyncio.create_task(server.serve(sockets=[sock]), name="kling-mcp-emulator")
     try:
@@ -140,6 +144,7 @@ async def run_emulator(
             await task
         finally:
             sock.close()
+            emulator.close()
 
 
 @contextlib.contextmanager
