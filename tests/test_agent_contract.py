@@ -268,3 +268,13 @@ async def test_waits_stay_under_a_client_timeout(emu, tmp_path: Path) -> None:
     assert timeout["default"] < 60 and timeout["maximum"] < 60
     assert Settings(data_dir=tmp_path).max_wait_s < 60
     assert len(listing) <= 24 * 1024, len(listing)
+
+
+async def test_an_element_no_prompt_names_is_accepted_with_a_note(emu, tmp_path: Path) -> None:
+    element = {"id": "hero", "frontal_image": IMG}
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        result = await client.call_tool("text_to_video", {"model": O3S, "prompt": FOX, "elements": [element],
+                                                          "dry_run": True})  # fmt: skip
+    assert not result.is_error
+    notes = result.structured_content["notes"]
+    assert notes and notes[0]["rule"] == "element_unreferenced" and "<<<element_1>>>" in json.dumps(notes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .constraints import Violation, check
+from .constraints import Note, Violation, check_with_notes
 from .payload import VideoRequest, build_payload, tool_names
 from .pricing import CostEstimate, estimate_cost
 
@@ -16,6 +16,7 @@ class PreparedRequest:
     payload: dict[str, Any]
     violations: list[Violation] = field(default_factory=list)
     estimate: CostEstimate | None = None
+    notes: list[Note] = field(default_factory=list)  # worth telling, never a refusal
 
     @property
     def ok(self) -> bool:
@@ -31,7 +32,8 @@ def prepare(request: VideoRequest, *, task_uuid: str | None = None, local_files:
     (named by tool argument), and the cost estimate. With ``local_files``, media values may be
     local file paths, left in the payload for the caller to check and upload."""
     payload = build_payload(request, task_uuid=task_uuid)
-    violations = check(payload, names=tool_names(payload), local_files=local_files)
+    checked = check_with_notes(payload, names=tool_names(payload), local_files=local_files)
+    violations = list(checked.violations)
     if request.source_duration is not None:
         if request.video is None:
             violations.append(
@@ -56,4 +58,4 @@ def prepare(request: VideoRequest, *, task_uuid: str | None = None, local_files:
             )
     source_seconds = request.source_duration if request.source_duration and request.source_duration >= 1 else None
     estimate = estimate_cost(payload, source_seconds=source_seconds)
-    return PreparedRequest(request, payload, violations, estimate)
+    return PreparedRequest(request, payload, violations, estimate, list(checked.notes))

@@ -203,6 +203,7 @@ class Job(BaseModel):
     errors: list[dict[str, Any]] = Field(default_factory=list)
     payload: dict[str, Any] | None = None
     local_files: list[dict[str, Any]] = Field(default_factory=list)
+    notes: list[dict[str, Any]] = Field(default_factory=list)  # accepted as it is, but worth knowing
     created_at: str | None = None
     finished_at: str | None = None
     next_step: str

@@ -144,7 +144,7 @@ async def _generate(ctx: Context, plan: Checked, answer: Any) -> Any:
             task_id=plan.prepared.payload["taskUUID"], status="dry_run", done=True, model=plan.prepared.payload["model"],
             tool=plan.tool, estimate=estimate, payload=plan.prepared.payload,
             local_files=[_local_view(m, f, None) for m, f in plan.local_files],
-            next_step=_dry_run_next_step(plan),
+            notes=[n.to_dict() for n in plan.prepared.notes], next_step=_dry_run_next_step(plan),
         )  # fmt: skip
     if plan.needs_confirmation:
         declined = unconfirmed(plan, plan.cost, answer)
@@ -159,7 +159,8 @@ async def _generate(ctx: Context, plan: Checked, answer: Any) -> Any:
         return _refused(outcome)
     uploads = [_local_view(item, stored.local, stored.media_uuid, uploaded=not stored.reused)
                for item, stored in outcome.uploads]  # fmt: skip
-    view = Job.model_validate(_job_view(outcome.record, local_files=uploads, estimate=estimate))
+    notes = [n.to_dict() for n in plan.prepared.notes]
+    view = Job.model_validate(_job_view(outcome.record, local_files=uploads, estimate=estimate, notes=notes))
     if outcome.record.status == "rejected":
         return _error("rejected_by_runware", view.next_step, job=view.model_dump(mode="json"))
     return view
