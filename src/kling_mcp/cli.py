@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
         "writable, media folders",
     )  # fmt: skip
     commands.add_parser("demo", help="drive the server through a real MCP session against the emulator")
+    board = commands.add_parser(
+        "storyboard", help="make a storyboard from a JSON file (create_storyboard's arguments), without an MCP client"
+    )
+    board.add_argument("plan", type=Path, help="the storyboard as JSON: title, model, clips, ...")
+    board.add_argument("--dry-run", action="store_true", help="check and price it only; nothing is sent")
+    board.add_argument("--yes", action="store_true", help="confirm the total without asking (up to the caps)")
     return parser
 
 
@@ -90,6 +96,11 @@ def main(argv: list[str] | None = None) -> None:
             serve(host=args.emulator_host, port=args.emulator_port, api_key=args.api_key, time_scale=args.time_scale)
         case "check":
             sys.exit(asyncio.run(_check(args)))
+        case "storyboard":
+            from .storyboard_cli import run_storyboard
+
+            sys.exit(asyncio.run(run_storyboard(_settings(args), args.plan, simulate=args.simulate,
+                                                dry_run=args.dry_run, yes=args.yes)))  # fmt: skip
         case "demo":
             from .demo import run_demo
 

@@ -46,17 +46,23 @@ Model limits (call list_models for every detail):
 Plan like this:
 1. Break the idea into shots of 2-6 s each, with a one-line prompt per shot: subject, action, camera move, light.
 2. Choose the structure. If the whole video fits one model's maximum duration and its shot limit, make ONE
-   generation with `shots` (their durations must add up to `duration`). Otherwise make a SEQUENCE of clips,
-   each within the model's duration range, and chain them with image_to_video using the previous clip's look
-   as `first_frame` where continuity matters.
+   generation with `shots` (their durations must add up to `duration`). Otherwise make a STORYBOARD with
+   create_storyboard: a title, a default model, aspect ratio and sound, and `clips` (each a prompt or shots and
+   a duration, optionally its own model, elements or reference images). Each clip after the first continues
+   from the last frame of the one before (continuity, on by default; set continue_from_previous false for a
+   cut to a new scene). The finished clips are joined into one video file.
 3. Keep characters consistent: define each recurring character or object once as an element (a frontal image,
-   optional extra angles) and write <<<element_1>>> etc. in every prompt where it appears; or pass the same
-   reference_images to every clip. Every element must be referred to, and every reference must exist.
+   optional extra angles) and write <<<element_1>>> etc. in the prompts where it appears; or pass the same
+   reference_images to every clip. Every <<<element_N>>> you write must exist.
 4. Stay inside the limits: durations, aspect ratio (16:9, 9:16 or 1:1), sound only on models that have it.
-5. Before submitting anything, call each tool with dry_run=true, add up the estimates, and show the user the
-   plan and the total cost. Submit only after the user agrees.
-6. Submit, then follow each task_id with wait_for_video; report the actual costs, and save the videos with
-   download_video (it returns the file paths).""")]
+5. Before anything is paid: create_storyboard checks and prices the whole plan with dry_run (its default), and
+   every problem in every clip comes back at once (clips[2].duration...). get_spending shows what the caps
+   leave. Show the user the clips and the total cost; submit only after they agree (dry_run false; the total is
+   confirmed once: the user is asked, or you pass max_cost_usd with the amount they agreed to).
+6. Follow it with get_storyboard (each call waits up to about 50 s, with progress) until it is done; it gives
+   the final file, a contact sheet, and each clip's cost. A failed clip stops only its chain: retry it with
+   update_storyboard. For a single clip, use text_to_video / image_to_video and wait_for_video, and save with
+   download_video; extract_frame and assemble_videos chain and join clips by hand.""")]
 
     @server.prompt(name="image_to_video_brief", title="Image-to-video brief")
     def image_to_video_brief(
