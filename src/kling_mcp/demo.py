@@ -30,6 +30,16 @@ MULTI_SHOT = {
         {"prompt": "A tide surge through the energy gates, the crowd streams on, wide cinematic finish", "duration": 3},
     ],
 }  # fmt: skip
+STORYBOARD = {
+    "title": "The lighthouse keeper",
+    "model": "o3-standard",
+    "aspect_ratio": "16:9",
+    "clips": [
+        {"prompt": "A lighthouse keeper climbs the spiral stairs at dusk, lantern in hand", "duration": 5},
+        {"prompt": "At the top he lights the great lamp; the beam sweeps over a stormy sea", "duration": 5},
+        {"prompt": "Far out, a small boat turns toward the light and heads for the harbour", "duration": 5},
+    ],
+}
 IMAGE_TO_VIDEO = {
     "model": "klingai:kling@o1-standard",
     "prompt": "The camera glides forward through the old planetarium as paper charts lift and circle in the dust",
@@ -138,6 +148,28 @@ async def run_demo() -> int:
             saved = _structured(await client.call_tool("download_video", {"task_id": job["task_id"]}))
             for file in saved["files"]:
                 say(f"   {file['path']} ({file['size_bytes']} bytes, {file['mime_type']})")
+        say("\n8. a storyboard: three clips, each continuing from the last frame of the one before, made into one file")
+        dry = _structured(await client.call_tool("create_storyboard", STORYBOARD))
+        for clip in dry["plan"]["clips"]:
+            say(f"   clip {clip['clip']}: {clip['tool']}, {clip['seconds']} s, ${clip['estimate_usd']:.3f}"
+                + (" (starts on the last frame of the clip before)" if clip["continues_from_previous"] else ""))
+        say(f"   dry run total: ${dry['plan']['total_usd']:.3f} for {dry['plan']['total_seconds']} s; nothing sent yet")
+        made = _structured(await client.call_tool("create_storyboard", STORYBOARD | {"dry_run": False}))
+        board = made["storyboard_id"]
+        while True:
+            view = _structured(await client.call_tool("get_storyboard", {"storyboard_id": board, "wait_seconds": 20}))
+            say(f"   {view['status']}: {view['progress']['clips_done']} of {view['progress']['clips']} clips made")
+            if view["done"] or view["status"] == "blocked":
+                break
+        for clip in view["clips"]:
+            say(f"   clip {clip['clip']}: {clip['status']}, ${clip['cost_usd']}, {clip.get('video', '')}")
+        if view.get("output"):
+            out = view["output"]
+            say(f"   the video: {out['path']} ({out['duration_s']} s, {out['width']}x{out['height']}, "
+                + ("re-encoded" if out["reencoded"] else "joined without re-encoding") + ")")
+            say(f"   contact sheet: {view['contact_sheet']}")
+        total += view["cost_usd"]
+
         say(f"\nsimulated spend: ${total:.3f}. Done in {time.monotonic() - started:.1f} s.")
         say(f"(The videos are the emulator's one-second placeholder. The demo's files stay in {base}; delete it when done.)")
         say("Next: add kling-mcp to your MCP client (see the README) with RUNWARE_API_KEY set.")
