@@ -402,7 +402,26 @@ def _job(row: Row) -> JobRecord:
     )
 
 
+
+
+def check_ledger(location: Path | str) -> tuple[bool, list[str]]:
+    """Open the ledger as the server would (migrating it), and say what is there: for
+    `kling-mcp check`. Whether it is usable, and lines to print (never a password)."""
+    try:
+        ledger = Ledger(location)
+    except LedgerUnavailable as exc:
+        return False, [f"job ledger: NOT usable. {exc}"]
+    try:
+        info = ledger.info()
+    finally:
+        ledger.close()
+    return True, [
+        f"job ledger: {info.location} ({info.server})",
+        f"  schema version {info.schema_version} (current); {info.jobs} job(s), {info.in_flight} in flight",
+    ]
+
+
 __all__ = [
     "IN_FLIGHT", "TERMINAL", "JobRecord", "JobStatus", "Ledger", "LedgerInfo", "LedgerUnavailable",
-    "SpendCapExceeded", "committed_micros", "redact_payload", "start_of_utc_day",
+    "SpendCapExceeded", "check_ledger", "committed_micros", "redact_payload", "start_of_utc_day",
 ]  # fmt: skip
