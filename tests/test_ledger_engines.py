@@ -356,3 +356,15 @@ def test_the_database_setting_takes_only_a_postgresql_url(monkeypatch: pytest.Mo
     monkeypatch.setenv("KLING_MCP_DATABASE_URL", "/var/lib/jobs.sqlite3")
     with pytest.raises(ValueError, match="must be a postgresql://"):
         Settings()
+
+
+def test_a_server_whose_database_cannot_be_reached_exits_with_one_clear_line(tmp_path: Path) -> None:
+    pytest.importorskip("psycopg")
+    env = os.environ | {"KLING_MCP_DATABASE_URL": "postgresql://kling:pw-SECRET-42@127.0.0.1:1/ledger",
+                        "KLING_MCP_DATA_DIR": str(tmp_path)}  # fmt: skip
+    run = subprocess.run([sys.executable, "-m", "kling_mcp"], env=env, stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 2 and run.stdout == ""
+    [line] = run.stderr.strip().splitlines()
+    assert line.startswith("kling-mcp: Cannot open the ledger at postgresql://kling@127.0.0.1:1/ledger: ")
+    assert "Check KLING_MCP_DATABASE_URL" in line and "pw-SECRET-42" not in line

@@ -81,7 +81,16 @@ def main(argv: list[str] | None = None) -> None:
 
             sys.exit(asyncio.run(run_demo()))
         case _:
-            _serve(args)
+            from .ledger_engines import LedgerUnavailable
+
+            unavailable: list[BaseException] = []
+            try:
+                _serve(args)
+            except* LedgerUnavailable as problems:  # one clear line, not a traceback
+                unavailable += problems.exceptions
+            if unavailable:
+                print("\n".join(f"kling-mcp: {problem}" for problem in unavailable), file=sys.stderr)
+                sys.exit(2)
 
 
 def _serve(args: argparse.Namespace) -> None:
