@@ -5,8 +5,9 @@
 
 For each engine, the ledger is filled with past jobs (all created today, finished, with a real
 cost: the worst case for a spend cap summed over a time window), and at each size it times:
-- "ledger": what one submission asks of the ledger (the advisory cap check, the insert with the
-  binding cap check in its write transaction, the update to "submitted");
+- "ledger": what one submission asks of the ledger (the day's and the total committed spend, for
+  the budget shown with the estimate; the advisory cap check; the insert, with the binding cap
+  check in its write transaction; the update to "submitted");
 - "submit": JobService.check_caps + JobService.submit, as a tool call runs them, against the
   emulator on loopback (HTTP included), with a daily and a total cap set.
 The goal: at most 1.2x the empty ledger at 10k and 50k past jobs. PostgreSQL runs when a URL is
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kling_mcp.emulator import run_emulator_in_thread  # noqa: E402
 from kling_mcp.jobs import Caps, JobService  # noqa: E402
-from kling_mcp.ledger import JobRecord, Ledger  # noqa: E402
+from kling_mcp.ledger import JobRecord, Ledger, start_of_utc_day  # noqa: E402
 from kling_mcp.runware import RunwareClient  # noqa: E402
 from tests.helpers import request  # noqa: E402
 from tests.ledger_locations import with_schema  # noqa: E402
@@ -63,6 +64,8 @@ def time_ledger(ledger: Ledger, count: int) -> list[float]:
         task_uuid = str(uuid.uuid4())
         job = JobRecord(task_uuid, "m", "text_to_video", "pending", {"taskUUID": task_uuid}, Decimal("0.896"), 1)
         began = time.perf_counter()
+        ledger.committed_usd(start_of_utc_day(time.time()))  # the budget shown with every estimate
+        ledger.committed_usd(0.0)
         ledger.check_caps(job.reserve_usd, daily_cap=CAPS.daily_usd, total_cap=CAPS.total_usd)
         ledger.record_new(job, daily_cap=CAPS.daily_usd, total_cap=CAPS.total_usd)
         ledger.update(task_uuid, status="submitted", submitted_at=time.time())

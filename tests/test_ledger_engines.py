@@ -368,3 +368,26 @@ def test_a_server_whose_database_cannot_be_reached_exits_with_one_clear_line(tmp
     [line] = run.stderr.strip().splitlines()
     assert line.startswith("kling-mcp: Cannot open the ledger at postgresql://kling@127.0.0.1:1/ledger: ")
     assert "Check KLING_MCP_DATABASE_URL" in line and "pw-SECRET-42" not in line
+
+
+def test_spending_by_model_and_committed_spend_read_alike_on_both_engines(ledger_at: Path | str) -> None:
+    ledger = Ledger(ledger_at)
+    now = time.time()
+    today = start_of_utc_day(now)
+    try:
+        for n, (model, status, cost) in enumerate([("a", "success", 0.5), ("a", "failed", None), ("a", "pending", None),
+                                                   ("b", "rejected", None), ("b", "partial", 0.25)]):  # fmt: skip
+            ledger.record_new(JobRecord(f"t-{n}", model, "t", "pending", {}, Decimal("1.5"), 1), now=now)
+            if status != "pending":
+                ledger.update(f"t-{n}", status=status, cost_usd=cost)
+        ledger.record_new(JobRecord("old", "a", "t", "pending", {}, Decimal("2"), 1), now=today - DAY)
+        assert ledger.spend_by_model(today) == [
+            {"model": "a", "jobs": 3, "finished": 1, "failed": 1, "running": 1, "charged_usd": 0.5, "reserved_usd": 1.5},
+            {"model": "b", "jobs": 2, "finished": 1, "failed": 1, "running": 0, "charged_usd": 0.25, "reserved_usd": 0.0},
+        ]
+        # Today, from its start (running totals), and from a moment within it (a window over the jobs).
+        assert ledger.committed_usd(today) == ledger.committed_usd(today + 1) == Decimal("2.25")
+        assert ledger.committed_usd(today - DAY) == ledger.committed_usd() == Decimal("4.25")
+        assert ledger.committed_usd(today + DAY) == Decimal(0)
+    finally:
+        ledger.close()

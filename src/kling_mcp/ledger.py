@@ -158,6 +158,18 @@ _ADD_SPEND = (
     " SET committed_micros = spend.committed_micros + excluded.committed_micros RETURNING committed_micros"
 )
 _IN_FLIGHT_MARKS = expand(len(IN_FLIGHT))
+# The caps' rule, per model, with what each status adds up to: for the spending report.
+_BY_MODEL = """
+SELECT model,
+    COUNT(*) AS jobs,
+    SUM(CASE WHEN status IN ('success', 'partial') THEN 1 ELSE 0 END) AS finished,
+    SUM(CASE WHEN status IN ('failed', 'rejected') THEN 1 ELSE 0 END) AS failed,
+    SUM(CASE WHEN status IN ('success', 'partial', 'failed', 'rejected') THEN 0 ELSE 1 END) AS running,
+    COALESCE(SUM(CASE WHEN status IN ('success', 'partial', 'failed') THEN cost_usd END), 0) AS charged_usd,
+    COALESCE(SUM(CASE WHEN status IN ('success', 'partial', 'failed', 'rejected') THEN 0 ELSE reserve_usd END), 0)
+        AS reserved_usd
+FROM jobs WHERE created_at >= ? GROUP BY model ORDER BY model
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,10 +334,29 @@ class Ledger:
         return [_job(r) for r in rows]
 
     def committed_usd(self, since: float = 0.0) -> Decimal:
-        """What jobs created since ``since`` commit against the caps (see ``committed_micros``)."""
+        """What jobs created since ``since`` commit against the caps (see ``committed_micros``).
+        From the running totals when ``since`` is 0 or the start of a UTC day (what the caps and the
+        budget ask, on every submission): the cost does not grow with the ledger."""
         with self._engine.transaction(write=False) as tx:
-            row = tx.row("SELECT COALESCE(SUM(committed_micros), 0) AS micros FROM jobs WHERE created_at >= ?", (since,))
+            if since <= 0:
+                row = tx.row("SELECT COALESCE(SUM(committed_micros), 0) AS micros FROM spend WHERE period = ?",
+                             (TOTAL_PERIOD,))  # fmt: skip
+            elif since == start_of_utc_day(since):
+                # 'day:YYYY-MM-DD' keys sort by date; ';' is the character after ':'.
+                row = tx.row("SELECT COALESCE(SUM(committed_micros), 0) AS micros FROM spend WHERE period >= ?"
+                             " AND period < 'day;'", (spend_period_of_day(since),))  # fmt: skip
+            else:
+                row = tx.row("SELECT COALESCE(SUM(committed_micros), 0) AS micros FROM jobs WHERE created_at >= ?",
+                             (since,))  # fmt: skip
         return micros_to_usd(int(row["micros"]) if row else 0)
+
+    def spend_by_model(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """Per model since ``since``: jobs by outcome, what was charged, what running jobs reserve."""
+        with self._engine.transaction(write=False) as tx:
+            rows = tx.rows(_BY_MODEL, (since,))
+        # PostgreSQL sums integers as NUMERIC: every engine answers ints and floats alike.
+        return [{"model": r["model"], **{k: int(r[k]) for k in ("jobs", "finished", "failed", "running")},
+                 "charged_usd": float(r["charged_usd"]), "reserved_usd": float(r["reserved_usd"])} for r in rows]  # fmt: skip
 
     # -- media uploads and downloads ----------------------------------------------------
 
