@@ -3,7 +3,7 @@
 PostgreSQL comes from KLING_MCP_TEST_DATABASE_URL (a database in which the tests may create and
 drop schemas; .ci/run starts a server and sets it). Without it, PostgreSQL tests skip, saying so;
 in CI (CI=true, or KLING_MCP_REQUIRE_POSTGRES=1) they fail instead, so a broken set-up cannot
-pass unnoticed. Use in a test module with ``from .ledger_locations import ledger_at, postgres_url``.
+pass unnoticed. conftest.py makes the fixtures available to every test module.
 """
 
 from __future__ import annotations

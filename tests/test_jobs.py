@@ -18,7 +18,6 @@ from kling_mcp.jobs import Caps, MissingApiKey
 from kling_mcp.ledger import JobRecord, Ledger, SpendCapExceeded
 
 from .helpers import KEY, job_service, request, usd
-from .ledger_locations import ledger_at, postgres_dsn, postgres_url  # noqa: F401 - fixtures
 
 
 

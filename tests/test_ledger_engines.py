@@ -26,7 +26,6 @@ from kling_mcp.ledger import (
 from kling_mcp.ledger_engines import LATEST
 from kling_mcp.settings import Settings
 
-from .ledger_locations import ledger_at, postgres_dsn, postgres_url  # noqa: F401 - fixtures
 
 DAY = 86400.0
 MICRO = Decimal("0.000001")

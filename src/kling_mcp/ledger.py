@@ -266,8 +266,8 @@ class Ledger:
     def update_many(self, changes: Mapping[str, Mapping[str, Any]]) -> dict[str, JobRecord]:
         """Change several jobs in one transaction (a poll tick's worth); the changed jobs as they
         are afterwards. Jobs the ledger does not have are left out."""
-        for fields in changes.values():
-            unknown = set(fields) - _UPDATABLE
+        for asked in changes.values():
+            unknown = set(asked) - _UPDATABLE
             if unknown:
                 raise ValueError(f"not ledger fields: {sorted(unknown)}")
         now = time.time()
@@ -287,10 +287,11 @@ class Ledger:
                 before = current.get(task_uuid)
                 if before is None:
                     continue
-                fields = dict(changes[task_uuid], updated_at=now)
+                fields: dict[str, Any] = {**changes[task_uuid], "updated_at": now}
+                after_fields = before | fields
                 committed = committed_micros(
-                    fields.get("status", before["status"]),
-                    fields.get("cost_usd", before["cost_usd"]),
+                    after_fields["status"],
+                    after_fields["cost_usd"],
                     usd_to_micros(Decimal(str(before["reserve_usd"])), ROUND_CEILING),
                 )
                 if committed != before["committed_micros"]:
@@ -300,9 +301,9 @@ class Ledger:
                     spend[TOTAL_PERIOD] += delta
                 columns = ", ".join(f"{name} = ?" for name in fields)
                 values = [json.dumps(v) if isinstance(v, (list, dict)) else v for v in fields.values()]
-                row = tx.row(f"UPDATE jobs SET {columns} WHERE task_uuid = ? RETURNING *", (*values, task_uuid))  # noqa: S608
-                if row is not None:
-                    updated[task_uuid] = _job(row)
+                after = tx.row(f"UPDATE jobs SET {columns} WHERE task_uuid = ? RETURNING *", (*values, task_uuid))  # noqa: S608
+                if after is not None:
+                    updated[task_uuid] = _job(after)
             _add_spend(tx, spend)
         return updated
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ._engine import LedgerUnavailable, Params, Row
+from ._engine import LedgerUnavailable, Params, Row, Tx
 
 if TYPE_CHECKING:
     import psycopg
@@ -141,7 +141,7 @@ class PostgresEngine:
         with self._pool.connection() as connection, connection.cursor() as cursor:
             yield _PostgresTx(cursor)
 
-    def migration_lock(self, tx: _PostgresTx) -> None:
+    def migration_lock(self, tx: Tx) -> None:
         tx.row("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK_KEY,))
 
     def describe(self) -> str:

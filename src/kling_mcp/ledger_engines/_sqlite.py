@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ._engine import Params, Row
+from ._engine import Params, Row, Tx
 
 BUSY_TIMEOUT_S = 15.0
 
@@ -68,7 +68,7 @@ class SqliteEngine:
                 raise
             self._db.execute("COMMIT")
 
-    def migration_lock(self, tx: _SqliteTx) -> None:
+    def migration_lock(self, tx: Tx) -> None:
         """A write transaction already excludes every other writer of the file."""
 
     def describe(self) -> str:
