@@ -390,3 +390,22 @@ def test_spending_by_model_and_committed_spend_read_alike_on_both_engines(ledger
         assert ledger.committed_usd(today + DAY) == Decimal(0)
     finally:
         ledger.close()
+
+
+def test_a_ledger_outlives_the_database_dropping_its_connections(postgres_url: str, postgres_dsn: str) -> None:
+    """As after a server restart or a failover: the next call gets a fresh connection."""
+    import psycopg
+
+    name = f"kling-test-{os.getpid()}-{time.monotonic_ns()}"  # so that only this ledger's connections are dropped
+    ledger = Ledger(f"{postgres_url}&application_name={name}")
+    try:
+        ledger.record_new(job("before", "1"))
+        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+            dropped = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", (name,)
+            ).fetchall()
+        assert dropped
+        ledger.record_new(job("after", "1"))
+        assert ledger.get("before") is not None and ledger.committed_usd() == Decimal("2")
+    finally:
+        ledger.close()

@@ -137,9 +137,20 @@ class PostgresEngine:
 
     @contextmanager
     def transaction(self, *, write: bool) -> Iterator[_PostgresTx]:
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
         # The pool commits when the block ends normally and rolls back when it raises.
-        with self._pool.connection() as connection, connection.cursor() as cursor:
-            yield _PostgresTx(cursor)
+        try:
+            with self._pool.connection() as connection, connection.cursor() as cursor:
+                yield _PostgresTx(cursor)
+        except (psycopg.OperationalError, PoolTimeout) as exc:  # down, unreachable, or past a deadline
+            reason = _without_password(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                                       self._url)  # fmt: skip
+            raise LedgerUnavailable(
+                f"The ledger at {self._where} did not answer: {reason}. "
+                "Check that the PostgreSQL server is running and reachable, then try again."
+            ) from None
 
     def migration_lock(self, tx: Tx) -> None:
         tx.row("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK_KEY,))
