@@ -41,7 +41,7 @@ from tests.ledger_locations import with_schema  # noqa: E402
 KEY = "bench-key"
 CAPS = Caps(daily_usd=Decimal("1000000"), total_usd=Decimal("10000000"))
 FILL_BATCH = 1000
-ROUNDS = 5
+ROUNDS = 20
 
 
 def fill(ledger: Ledger, upto: int, have: int) -> int:
