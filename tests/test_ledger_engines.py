@@ -18,14 +18,24 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import anyio
 import pytest
 
+from kling_mcp.emulator import run_emulator
+from kling_mcp.jobs import Caps, JobService
 from kling_mcp.ledger import (
-    TERMINAL, JobRecord, Ledger, LedgerUnavailable, SpendCapExceeded, check_ledger, start_of_utc_day,
+    TERMINAL,
+    JobRecord,
+    Ledger,
+    LedgerUnavailable,
+    SpendCapExceeded,
+    check_ledger,
+    start_of_utc_day,
 )  # fmt: skip
 from kling_mcp.ledger_engines import LATEST
 from kling_mcp.settings import Settings
 
+from .helpers import KEY, job_service, request
 
 DAY = 86400.0
 MICRO = Decimal("0.000001")
@@ -409,3 +419,26 @@ def test_a_ledger_outlives_the_database_dropping_its_connections(postgres_url: s
         assert ledger.get("before") is not None and ledger.committed_usd() == Decimal("2")
     finally:
         ledger.close()
+
+
+async def test_fifty_concurrent_submissions_through_two_services_on_one_ledger(ledger_at: Path | str) -> None:
+    """Two job services (two instances' worth of connections) share a ledger; 50 submissions at once,
+    under a daily cap that admits 30: 30 are sent, each once, and the other 20 are refused unsent."""
+    cap = Caps(daily_usd=Decimal("0.896") * 30)
+    sent: list[str] = []
+    refused: list[SpendCapExceeded] = []
+    async with run_emulator(api_key=KEY, job_seconds=(30, 30)) as emu:
+        async with job_service(emu.url, ledger_at, caps=cap) as one, job_service(emu.url, ledger_at, caps=cap) as two:
+
+            async def submit(service: JobService) -> None:
+                try:
+                    sent.append((await service.submit(request(), "text_to_video")).task_uuid)
+                except SpendCapExceeded as exc:
+                    refused.append(exc)
+
+            async with anyio.create_task_group() as tg:
+                for n in range(50):
+                    tg.start_soon(submit, (one, two)[n % 2])
+            assert one.ledger.committed_usd(start_of_utc_day(time.time())) == Decimal("0.896") * 30
+        assert len(sent) == 30 and len(refused) == 20
+        assert dict(emu.stats.submissions) == {task_uuid: 1 for task_uuid in sent}
