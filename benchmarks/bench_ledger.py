@@ -41,7 +41,6 @@ from tests.ledger_locations import with_schema  # noqa: E402
 KEY = "bench-key"
 CAPS = Caps(daily_usd=Decimal("1000000"), total_usd=Decimal("10000000"))
 FILL_BATCH = 1000
-ROUNDS = 20
 
 
 def fill(ledger: Ledger, upto: int, have: int) -> int:
@@ -58,67 +57,65 @@ def fill(ledger: Ledger, upto: int, have: int) -> int:
     return have
 
 
-def time_ledger(ledger: Ledger, count: int) -> list[float]:
-    timings = []
-    for _ in range(count):
-        task_uuid = str(uuid.uuid4())
-        job = JobRecord(task_uuid, "m", "text_to_video", "pending", {"taskUUID": task_uuid}, Decimal("0.896"), 1)
-        began = time.perf_counter()
-        ledger.committed_usd(start_of_utc_day(time.time()))  # the budget shown with every estimate
-        ledger.committed_usd(0.0)
-        ledger.check_caps(job.reserve_usd, daily_cap=CAPS.daily_usd, total_cap=CAPS.total_usd)
-        ledger.record_new(job, daily_cap=CAPS.daily_usd, total_cap=CAPS.total_usd)
-        ledger.update(task_uuid, status="submitted", submitted_at=time.time())
-        timings.append(time.perf_counter() - began)
+def ledger_submission(ledger: Ledger) -> float:
+    """What one submission asks of the ledger; seconds."""
+    task_uuid = str(uuid.uuid4())
+    job = JobRecord(task_uuid, "m", "text_to_video", "pending", {"taskUUID": task_uuid}, Decimal("0.896"), 1)
+    began = time.perf_counter()
+    ledger.committed_usd(start_of_utc_day(time.time()))  # the budget shown with every estimate
+    ledger.committed_usd(0.0)
+    ledger.check_caps(job.reserve_usd, daily_cap=CAPS.daily_usd, total_cap=CAPS.total_usd)
+    ledger.record_new(job, daily_cap=CAPS.daily_usd, total_cap=CAPS.total_usd)
+    ledger.update(task_uuid, status="submitted", submitted_at=time.time())
+    return time.perf_counter() - began
+
+
+def time_in_turns(ledgers: tuple[Ledger, Ledger], url: str, count: int) -> dict[str, list[float]]:
+    """Ledger work and whole submissions, one on each ledger in turn (the order alternating), so
+    that both meet the same moment's load on a shared machine."""
+    timings: dict[str, list[float]] = {"ledger 0": [], "ledger N": [], "submit 0": [], "submit N": []}
+
+    async def run() -> None:
+        async with RunwareClient(KEY, url) as client:
+            services = [JobService(client, ledger, caps=CAPS) for ledger in ledgers]  # no poller: submissions only
+            for n in range(count):
+                order = (0, 1) if n % 2 == 0 else (1, 0)
+                for k in order:
+                    label = "0N"[k]
+                    timings[f"ledger {label}"].append(await anyio.to_thread.run_sync(ledger_submission, ledgers[k]))
+                for k in order:
+                    prepared = request()
+                    began = time.perf_counter()
+                    await services[k].check_caps(prepared)
+                    job = await services[k].submit(prepared, "text_to_video")
+                    timings[f"submit {'0N'[k]}"].append(time.perf_counter() - began)
+                    assert job.status == "submitted", job
+
+    anyio.run(run)
     return timings
 
 
-def time_submits(ledger: Ledger, url: str, count: int) -> list[float]:
-    async def run() -> list[float]:
-        async with RunwareClient(KEY, url) as client:
-            jobs = JobService(client, ledger, caps=CAPS)  # no poller: submissions only
-            timings = []
-            for _ in range(count):
-                prepared = request()
-                began = time.perf_counter()
-                await jobs.check_caps(prepared)
-                job = await jobs.submit(prepared, "text_to_video")
-                timings.append(time.perf_counter() - began)
-                assert job.status == "submitted", job
-            return timings
-
-    return anyio.run(run)
-
-
 def bench_engine(name: str, empty_at: Path | str, filled_at: Path | str, sizes: list[int], count: int) -> None:
-    """The filled ledger's timings are taken in turns with an empty ledger's, so that the load of
-    a shared machine weighs on both alike; the ratio is filled over empty."""
-    empty, filled = Ledger(empty_at), Ledger(filled_at)
+    """The filled ledger is timed in turns with an empty one; the ratio is filled over empty."""
+    ledgers = (Ledger(empty_at), Ledger(filled_at))
     have = 0
     try:
-        with run_emulator_in_thread(api_key=KEY) as emu:
-            for ledger in (empty, filled):  # warm caches, the pool and the HTTP client
-                time_ledger(ledger, 20)
-                time_submits(ledger, emu.url, 20)
         for size in sizes:
             began = time.perf_counter()
-            have = fill(filled, size, have)
+            have = fill(ledgers[1], size, have)
             filled_in = time.perf_counter() - began
-            samples: dict[str, list[float]] = {"ledger 0": [], "ledger N": [], "submit 0": [], "submit N": []}
             with run_emulator_in_thread(api_key=KEY) as emu:  # a fresh one: its own state does not grow
-                for _ in range(ROUNDS):
-                    for label, ledger in (("0", empty), ("N", filled)):
-                        samples[f"ledger {label}"] += time_ledger(ledger, count // ROUNDS)
-                        samples[f"submit {label}"] += time_submits(ledger, emu.url, count // ROUNDS)
-            have += 2 * count
+                time_in_turns(ledgers, emu.url, 20)  # warm caches, the pool and the HTTP client
+                samples = time_in_turns(ledgers, emu.url, count)
+            have += 2 * (count + 20)
             ms = {k: statistics.median(v) * 1000 for k, v in samples.items()}
             print(f"{name:<11} {size:>7} {ms['ledger N']:>10.3f} {ms['ledger N'] / ms['ledger 0']:>6.2f}x "
                   f"{ms['submit N']:>10.3f} {ms['submit N'] / ms['submit 0']:>6.2f}x"
                   f"   (empty: {ms['ledger 0']:.3f} / {ms['submit 0']:.3f} ms; filled in {filled_in:.1f} s)",
                   flush=True)  # fmt: skip
     finally:
-        empty.close()
-        filled.close()
+        for ledger in ledgers:
+            ledger.close()
 
 
 def main() -> None:
