@@ -45,6 +45,10 @@ class Engine(Protocol):
         """A transaction; ``write`` ones exclude every other writer of the same rows until they end."""
         ...
 
+    def has_table(self, tx: Tx, name: str) -> bool:
+        """Whether the ledger's schema holds this table (each engine keeps its own catalogue)."""
+        ...
+
     def migration_lock(self, tx: Tx) -> None:
         """Serialise schema migrations across every process opening the same database."""
         ...

@@ -116,26 +116,38 @@ MIGRATIONS: tuple[Migration, ...] = (
 LATEST = MIGRATIONS[-1].version
 
 
+_SCHEMA_TABLE = (
+    "CREATE TABLE IF NOT EXISTS ledger_schema (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+)
+
+
 def schema_version(tx: Tx) -> int:
-    tx.run("CREATE TABLE IF NOT EXISTS ledger_schema (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
     row = tx.row("SELECT MAX(version) AS version FROM ledger_schema")
     return int(row["version"]) if row and row["version"] is not None else 0
 
 
 def migrate(engine: Engine) -> int:
-    """Bring the database to the latest schema; the version it is at afterwards."""
-    with engine.transaction(write=True) as tx:
-        engine.migration_lock(tx)
-        current = schema_version(tx)
-        if current > LATEST:
-            raise LedgerUnavailable(
-                f"The ledger at {engine.describe()} has schema version {current}, newer than this kling-mcp "
-                f"knows ({LATEST}): a newer kling-mcp has upgraded it. Upgrade this installation too."
-            )
-        for migration in MIGRATIONS[current:]:
-            for statement in migration.statements:
-                tx.run(statement)
-            if migration.data is not None:
-                migration.data(tx)
-            tx.run("INSERT INTO ledger_schema (version, applied_at) VALUES (?, ?)", (migration.version, time.time()))
-    return max(current, LATEST)
+    """Bring the database to the latest schema; the version it is at afterwards. A ledger that is
+    already current is only read: opening it takes no write lock."""
+    with engine.transaction(write=False) as tx:
+        current = schema_version(tx) if engine.has_table(tx, "ledger_schema") else 0
+    if current < LATEST:
+        with engine.transaction(write=True) as tx:
+            engine.migration_lock(tx)
+            # Created, or found as another instance committed it meanwhile (statements after the
+            # lock see what committed before it was granted).
+            tx.run(_SCHEMA_TABLE)
+            current = schema_version(tx)
+            for migration in MIGRATIONS[current:]:
+                for statement in migration.statements:
+                    tx.run(statement)
+                if migration.data is not None:
+                    migration.data(tx)
+                tx.run("INSERT INTO ledger_schema (version, applied_at) VALUES (?, ?)", (migration.version, time.time()))
+                current = migration.version
+    if current > LATEST:
+        raise LedgerUnavailable(
+            f"The ledger at {engine.describe()} has schema version {current}, newer than this kling-mcp "
+            f"knows ({LATEST}): a newer kling-mcp has upgraded it. Upgrade this installation too."
+        )
+    return current

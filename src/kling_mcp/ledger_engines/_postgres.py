@@ -152,6 +152,10 @@ class PostgresEngine:
                 "Check that the PostgreSQL server is running and reachable, then try again."
             ) from None
 
+    def has_table(self, tx: Tx, name: str) -> bool:
+        row = tx.row("SELECT to_regclass(?) IS NOT NULL AS found", (name,))  # in the connection's search_path
+        return bool(row and row["found"])
+
     def migration_lock(self, tx: Tx) -> None:
         tx.row("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK_KEY,))
 

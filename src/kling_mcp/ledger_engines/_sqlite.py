@@ -68,6 +68,9 @@ class SqliteEngine:
                 raise
             self._db.execute("COMMIT")
 
+    def has_table(self, tx: Tx, name: str) -> bool:
+        return tx.row("SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)) is not None
+
     def migration_lock(self, tx: Tx) -> None:
         """A write transaction already excludes every other writer of the file."""
 
