@@ -26,7 +26,7 @@ def fast_client(url: str, key: str | None = KEY, **kw: Any) -> RunwareClient:
 
 @asynccontextmanager
 async def job_service(
-    url: str, ledger_path: Path, *, key: str | None = KEY, caps: Caps = Caps(), **client_kw: Any
+    url: str, ledger_path: Path | str, *, key: str | None = KEY, caps: Caps = Caps(), **client_kw: Any
 ) -> AsyncIterator[JobService]:
     ledger = Ledger(ledger_path)
     client = fast_client(url, key, **client_kw)

@@ -27,8 +27,8 @@ async def emu():
         yield emulator
 
 
-async def test_a_job_runs_to_success_with_the_estimated_cost(emu, tmp_path: Path) -> None:
-    async with job_service(emu.url, tmp_path / "l.db") as jobs:
+async def test_a_job_runs_to_success_with_the_estimated_cost(emu, ledger_at: Path | str) -> None:
+    async with job_service(emu.url, ledger_at) as jobs:
         prepared = request()
         job = await jobs.submit(prepared, "text_to_video")
         assert job.status == "submitted"
@@ -41,8 +41,8 @@ async def test_a_job_runs_to_success_with_the_estimated_cost(emu, tmp_path: Path
     assert emu.stats.accepted[job.task_uuid] == 1
 
 
-async def test_several_results_are_merged_as_they_finish(emu, tmp_path: Path) -> None:
-    async with job_service(emu.url, tmp_path / "l.db") as jobs:
+async def test_several_results_are_merged_as_they_finish(emu, ledger_at: Path | str) -> None:
+    async with job_service(emu.url, ledger_at) as jobs:
         job = await jobs.submit(request(number_results=3), "text_to_video")
         done, _ = await jobs.wait(job.task_uuid, 10)
     assert done.status == "success" and len(done.results) == 3
@@ -76,9 +76,9 @@ async def test_transient_faults_lose_nothing_and_never_double_submit(emu, tmp_pa
     assert emu.stats.accepted[job.task_uuid] == 1
 
 
-async def test_a_timeout_after_sending_returns_the_job_and_charges_once(emu, tmp_path: Path) -> None:
+async def test_a_timeout_after_sending_returns_the_job_and_charges_once(emu, ledger_at: Path | str) -> None:
     emu.add_fault(Fault("slow", delay=1.5, task_type="videoInference"))
-    async with job_service(emu.url, tmp_path / "l.db", timeout=0.5) as jobs:
+    async with job_service(emu.url, ledger_at, timeout=0.5) as jobs:
         job = await jobs.submit(request(), "text_to_video")
         assert job.task_uuid  # the caller always gets the id
         done, ended = await jobs.wait(job.task_uuid, 15)
@@ -87,9 +87,9 @@ async def test_a_timeout_after_sending_returns_the_job_and_charges_once(emu, tmp
 
 
 @pytest.mark.parametrize(("kind", "category"), [("http_401", "auth"), ("http_402", "balance")])
-async def test_auth_and_balance_refusals_are_final_and_clear(emu, tmp_path: Path, kind: str, category: str) -> None:
+async def test_auth_and_balance_refusals_are_final_and_clear(emu, ledger_at: Path | str, kind: str, category: str) -> None:
     emu.add_fault(Fault(kind))
-    async with job_service(emu.url, tmp_path / "l.db") as jobs:
+    async with job_service(emu.url, ledger_at) as jobs:
         job = await jobs.submit(request(), "text_to_video")
     assert job.status == "rejected"
     assert job.errors[0]["category"] == category and job.errors[0]["next_step"]
@@ -97,9 +97,9 @@ async def test_auth_and_balance_refusals_are_final_and_clear(emu, tmp_path: Path
 
 
 @pytest.mark.parametrize(("kind", "category"), [("job_failure", "provider_failure"), ("content_policy", "content_policy")])
-async def test_failed_jobs_end_with_the_providers_reason(emu, tmp_path: Path, kind: str, category: str) -> None:
+async def test_failed_jobs_end_with_the_providers_reason(emu, ledger_at: Path | str, kind: str, category: str) -> None:
     emu.add_fault(Fault(kind))
-    async with job_service(emu.url, tmp_path / "l.db") as jobs:
+    async with job_service(emu.url, ledger_at) as jobs:
         job = await jobs.submit(request(), "text_to_video")
         done, ended = await jobs.wait(job.task_uuid, 10)
     assert ended and done.status == "failed"
@@ -112,16 +112,16 @@ async def test_a_wrong_key_is_reported_as_auth(emu, tmp_path: Path) -> None:
     assert job.status == "rejected" and job.errors[0]["category"] == "auth"
 
 
-async def test_no_key_means_nothing_is_recorded_or_sent(emu, tmp_path: Path) -> None:
-    async with job_service(emu.url, tmp_path / "l.db", key=None) as jobs:
+async def test_no_key_means_nothing_is_recorded_or_sent(emu, ledger_at: Path | str) -> None:
+    async with job_service(emu.url, ledger_at, key=None) as jobs:
         with pytest.raises(MissingApiKey, match="RUNWARE_API_KEY"):
             await jobs.submit(request(), "text_to_video")
         assert jobs.ledger.recent() == []
     assert emu.stats.http_requests == 0
 
 
-async def test_all_jobs_are_polled_in_one_request_per_tick(emu, tmp_path: Path) -> None:
-    async with job_service(emu.url, tmp_path / "l.db") as jobs:
+async def test_all_jobs_are_polled_in_one_request_per_tick(emu, ledger_at: Path | str) -> None:
+    async with job_service(emu.url, ledger_at) as jobs:
         submitted = [await jobs.submit(request(), "text_to_video") for _ in range(8)]
         for job in submitted:
             done, _ = await jobs.wait(job.task_uuid, 10)
@@ -132,8 +132,8 @@ async def test_all_jobs_are_polled_in_one_request_per_tick(emu, tmp_path: Path) 
     assert get_response_tasks > polls  # several jobs per request
 
 
-async def test_spend_cap_refuses_before_sending_and_says_why(emu, tmp_path: Path) -> None:
-    async with job_service(emu.url, tmp_path / "l.db", caps=Caps(daily_usd=Decimal("1.50"))) as jobs:
+async def test_spend_cap_refuses_before_sending_and_says_why(emu, ledger_at: Path | str) -> None:
+    async with job_service(emu.url, ledger_at, caps=Caps(daily_usd=Decimal("1.50"))) as jobs:
         first = await jobs.submit(request(), "text_to_video")
         with pytest.raises(SpendCapExceeded) as refused:
             await jobs.submit(request(), "text_to_video")
@@ -142,8 +142,8 @@ async def test_spend_cap_refuses_before_sending_and_says_why(emu, tmp_path: Path
     assert list(emu.stats.accepted) == [first.task_uuid]
 
 
-def test_concurrent_writers_respect_the_cap_and_lose_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "shared.db"
+def test_concurrent_writers_respect_the_cap_and_lose_nothing(ledger_at: Path | str) -> None:
+    path = ledger_at
     ledgers = [Ledger(path) for _ in range(4)]
     accepted, refused = [], []
 
@@ -168,11 +168,13 @@ def test_concurrent_writers_respect_the_cap_and_lose_nothing(tmp_path: Path) -> 
 RESUME_SCRIPT = textwrap.dedent(
     """
     import anyio, sys
+    from pathlib import Path
     sys.path.insert(0, {tests!r})
     from helpers import job_service, request
 
     async def main():
-        async with job_service({url!r}, __import__("pathlib").Path({db!r})) as jobs:
+        location = {db!r}
+        async with job_service({url!r}, location if location.startswith("postgresql://") else Path(location)) as jobs:
             job = await jobs.submit(request(), "text_to_video")
             print(job.task_uuid, flush=True)
         # the process ends here, with the job still rendering
@@ -182,9 +184,9 @@ RESUME_SCRIPT = textwrap.dedent(
 )
 
 
-async def test_a_new_process_on_the_same_ledger_finishes_the_job(emu, tmp_path: Path) -> None:
+async def test_a_new_process_on_the_same_ledger_finishes_the_job(emu, ledger_at: Path | str) -> None:
     emu_slow = emu  # jobs take 0.2-0.5 s; the first process exits long before
-    db = tmp_path / "ledger.db"
+    db = ledger_at
     script = RESUME_SCRIPT.format(tests=str(Path(__file__).parent), url=emu_slow.url, db=str(db))
     proc = await __import__("anyio").run_process([sys.executable, "-c", script], env={**os.environ})
     task_uuid = proc.stdout.decode().strip()
@@ -195,16 +197,19 @@ async def test_a_new_process_on_the_same_ledger_finishes_the_job(emu, tmp_path: 
     assert emu.stats.accepted[task_uuid] == 1
 
 
-async def test_the_api_key_never_appears_anywhere(emu, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_the_api_key_never_appears_anywhere(
+    emu, ledger_at: Path | str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level("DEBUG")
     emu.add_fault(Fault("http_500", task_type="videoInference"))
     emu.add_fault(Fault("job_failure"))
-    async with job_service(emu.url, tmp_path / "l.db") as jobs:
+    async with job_service(emu.url, ledger_at) as jobs:
         failing = await jobs.submit(request(), "text_to_video")
         ok = await jobs.submit(request(), "text_to_video")
         texts = [repr(await jobs.wait(j.task_uuid, 10)) for j in (failing, ok)]
         texts.append(repr(jobs.client.__dict__.get("base_url")))
+        texts.append(repr(jobs.ledger.recent(100)))
     texts += [r.getMessage() for r in caplog.records]
     assert KEY not in "\n".join(texts)
-    for f in tmp_path.iterdir():
-        assert KEY.encode() not in f.read_bytes(), f
+    for f in tmp_path.rglob("*"):
+        assert f.is_dir() or KEY.encode() not in f.read_bytes(), f

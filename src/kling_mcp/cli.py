@@ -26,6 +26,8 @@ WILDCARD = ("0.0.0.0", "::")
 def _host_names(value: str | None) -> list[str]:
     """Host names from KLING_MCP_ALLOWED_HOSTS: separated by commas or spaces."""
     return [name for name in (value or "").replace(",", " ").split() if name]
+# Settings whose values are never echoed, even when they are wrong.
+SECRET_SETTINGS = ("RUNWARE_API_KEY", "KLING_MCP_DATABASE_URL", "api_key", "database_url")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -106,7 +108,16 @@ def main(argv: list[str] | None = None) -> None:
 
             sys.exit(asyncio.run(run_demo()))
         case _:
-            _serve(args)
+            from .ledger_engines import LedgerUnavailable
+
+            unavailable: list[BaseException] = []
+            try:
+                _serve(args)
+            except* LedgerUnavailable as problems:  # one clear line, not a traceback
+                unavailable += problems.exceptions
+            if unavailable:
+                print("\n".join(f"kling-mcp: {problem}" for problem in unavailable), file=sys.stderr)
+                sys.exit(2)
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -145,7 +156,8 @@ def _settings(args: argparse.Namespace) -> Any:
     except ValidationError as exc:
         for problem in exc.errors():
             name = str(problem["loc"][0]) if problem["loc"] else "setting"
-            print(f"kling-mcp: bad setting {name}={problem.get('input')!r}: {problem['msg']}", file=sys.stderr)
+            shown = "<hidden>" if name in SECRET_SETTINGS else repr(problem.get("input"))
+            print(f"kling-mcp: bad setting {name}={shown}: {problem['msg']}", file=sys.stderr)
         print("kling-mcp: fix the value (the README lists every variable) and start again.", file=sys.stderr)
         sys.exit(2)
     if getattr(args, "http", False) and args.host not in LOOPBACK and settings.media_roots is None:
@@ -264,6 +276,12 @@ async def _check(args: argparse.Namespace) -> int:
     except (OSError, sqlite3.Error) as exc:
         ok = False
         print(f"  writable: NO ({exc}); set KLING_MCP_DATA_DIR to a writable directory")
+    if settings.database_url is not None:
+        from .ledger import check_ledger
+
+        ledger_ok, lines = check_ledger(settings.ledger_location)
+        ok = ok and ledger_ok
+        print("\n".join(lines))
     print("local media may be read from (MCP clients' roots may narrow this):")
     for root in settings.read_roots:
         print(f"  {root}" + ("" if root.is_dir() else "  (does not exist yet)"))

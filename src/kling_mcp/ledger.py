@@ -1,8 +1,14 @@
 """The durable job ledger: every paid job, written before its request leaves the machine.
 
-SQLite in WAL mode, so several processes (stdio sessions, the HTTP transport) can share
-one file; the spend-cap check and the insert of a new job happen in one immediate
-transaction, so two concurrent submissions cannot both squeeze under a cap.
+One interface, two engines (see ``ledger_engines``): an embedded SQLite file (the default;
+several local processes share it in WAL mode), or a PostgreSQL database that several
+kling-mcp instances share (``KLING_MCP_DATABASE_URL``). Every statement below is written once
+and runs on both.
+
+Spend caps are enforced from running totals (one per UTC day, one overall), which a submission
+raises, and checks, in the same write transaction as the insert of its job: the check costs the
+same whatever the ledger's size, and concurrent submissions from every process and instance
+queue on those rows, so together they never commit more than a cap.
 The methods are synchronous and fast; async callers run them in a worker thread.
 """
 
@@ -10,17 +16,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Literal
+
+from .ledger_engines import (
+    TOTAL_PERIOD, LedgerUnavailable, Row, Tx, chunks, expand, migrate, open_engine, spend_period_of_day,
+)  # fmt: skip
+
+log = logging.getLogger("kling_mcp.ledger")
 
 JobStatus = Literal[
     "pending",  # written, request not yet answered
@@ -35,74 +46,7 @@ JobStatus = Literal[
 IN_FLIGHT: tuple[JobStatus, ...] = ("pending", "submitted", "processing", "unknown")
 TERMINAL: tuple[JobStatus, ...] = ("success", "partial", "failed", "rejected")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    task_uuid      TEXT PRIMARY KEY,
-    model          TEXT NOT NULL,
-    tool           TEXT NOT NULL,
-    status         TEXT NOT NULL,
-    payload        TEXT NOT NULL,
-    estimate       TEXT,
-    reserve_usd    REAL NOT NULL,
-    number_results INTEGER NOT NULL,
-    results        TEXT NOT NULL DEFAULT '[]',
-    cost_usd       REAL,
-    errors         TEXT NOT NULL DEFAULT '[]',
-    progress       INTEGER,
-    created_at     REAL NOT NULL,
-    submitted_at   REAL,
-    updated_at     REAL NOT NULL,
-    finished_at    REAL
-);
-CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
-DROP TABLE IF EXISTS media;  -- an earlier, never used, draft of uploads
-CREATE TABLE IF NOT EXISTS uploads (
-    sha256       TEXT NOT NULL,
-    account      TEXT NOT NULL,  -- a one-way fingerprint of endpoint and key: media belong to an account
-    kind         TEXT NOT NULL,
-    mime         TEXT NOT NULL,
-    media_uuid   TEXT NOT NULL,
-    media_url    TEXT,
-    size         INTEGER NOT NULL,
-    source       TEXT,
-    created_at   REAL NOT NULL,
-    last_used_at REAL NOT NULL,
-    PRIMARY KEY (sha256, account)
-);
-CREATE TABLE IF NOT EXISTS downloads (
-    task_uuid  TEXT NOT NULL,
-    video_uuid TEXT NOT NULL,
-    path       TEXT NOT NULL,
-    size       INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    PRIMARY KEY (task_uuid, video_uuid, path)
-);
-"""
-
-# What a job commits against the spend caps: its real cost once known, its
-# reservation while it may still be charged, nothing once refused.
-_COMMITTED = """
-SELECT COALESCE(SUM(CASE
-    WHEN status = 'rejected' THEN 0
-    WHEN status IN ('success', 'partial', 'failed') THEN COALESCE(cost_usd, CASE WHEN status = 'failed' THEN 0 ELSE reserve_usd END)
-    ELSE reserve_usd END), 0)
-FROM jobs WHERE created_at >= ?
-"""
-
-# The same rule, per model, with what each status adds up to: for the spending report.
-_BY_MODEL = """
-SELECT model,
-    COUNT(*) AS jobs,
-    SUM(CASE WHEN status IN ('success', 'partial') THEN 1 ELSE 0 END) AS finished,
-    SUM(CASE WHEN status IN ('failed', 'rejected') THEN 1 ELSE 0 END) AS failed,
-    SUM(CASE WHEN status IN ('success', 'partial', 'failed', 'rejected') THEN 0 ELSE 1 END) AS running,
-    COALESCE(SUM(CASE WHEN status IN ('success', 'partial', 'failed') THEN cost_usd END), 0) AS charged_usd,
-    COALESCE(SUM(CASE WHEN status IN ('success', 'partial', 'failed', 'rejected') THEN 0 ELSE reserve_usd END), 0)
-        AS reserved_usd
-FROM jobs WHERE created_at >= ? GROUP BY model ORDER BY model
-"""
-
+_MICROS_PER_USD = Decimal(1_000_000)
 _SECRET_KEY = re.compile(r"api[_-]?key|authori[sz]ation|token|secret|password", re.IGNORECASE)
 
 
@@ -176,38 +120,98 @@ def redact_payload(value: Any) -> Any:
     return value
 
 
+def usd_to_micros(usd: Decimal, rounding: str = ROUND_HALF_UP) -> int:
+    return int((usd * _MICROS_PER_USD).to_integral_value(rounding))
+
+
+def micros_to_usd(micros: int) -> Decimal:
+    return (Decimal(micros) / _MICROS_PER_USD).quantize(Decimal("0.000001"))
+
+
+def committed_micros(status: str, cost_usd: float | None, reserve_micros: int) -> int:
+    """What a job commits against the spend caps: its real cost once known, its reservation while
+    it may still be charged, nothing once refused (or failed without a cost)."""
+    if status == "rejected":
+        return 0
+    if status in ("success", "partial", "failed"):
+        if cost_usd is not None:
+            return usd_to_micros(Decimal(str(cost_usd)))
+        return 0 if status == "failed" else reserve_micros
+    return reserve_micros
+
+
 def start_of_utc_day(now: float) -> float:
     day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return day.timestamp()
 
 
+_UPDATABLE = frozenset({"status", "results", "cost_usd", "errors", "progress", "submitted_at", "finished_at"})
+_JOB_COLUMNS = (
+    "task_uuid", "model", "tool", "status", "payload", "estimate", "reserve_usd", "number_results",
+    "committed_micros", "created_at", "updated_at",
+)  # fmt: skip
+_INSERT_JOB = f"INSERT INTO jobs ({', '.join(_JOB_COLUMNS)}) VALUES ({expand(len(_JOB_COLUMNS))})"  # noqa: S608
+# Raises a running total (created at zero) and reads it back, holding its row until the transaction
+# ends: every submission that could take the same cap queues here, in key order.
+_ADD_SPEND = (
+    "INSERT INTO spend (period, committed_micros) VALUES (?, ?) ON CONFLICT (period) DO UPDATE"
+    " SET committed_micros = spend.committed_micros + excluded.committed_micros RETURNING committed_micros"
+)
+_IN_FLIGHT_MARKS = expand(len(IN_FLIGHT))
+# The caps' rule, per model, with what each status adds up to: for the spending report.
+_BY_MODEL = """
+SELECT model,
+    COUNT(*) AS jobs,
+    SUM(CASE WHEN status IN ('success', 'partial') THEN 1 ELSE 0 END) AS finished,
+    SUM(CASE WHEN status IN ('failed', 'rejected') THEN 1 ELSE 0 END) AS failed,
+    SUM(CASE WHEN status IN ('success', 'partial', 'failed', 'rejected') THEN 0 ELSE 1 END) AS running,
+    COALESCE(SUM(CASE WHEN status IN ('success', 'partial', 'failed') THEN cost_usd END), 0) AS charged_usd,
+    COALESCE(SUM(CASE WHEN status IN ('success', 'partial', 'failed', 'rejected') THEN 0 ELSE reserve_usd END), 0)
+        AS reserved_usd
+FROM jobs WHERE created_at >= ? GROUP BY model ORDER BY model
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerInfo:
+    """What `kling-mcp check` reports about the ledger."""
+
+    location: str
+    server: str
+    schema_version: int
+    jobs: int
+    in_flight: int
+
+
 class Ledger:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, timeout=15.0, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=15000")
-            self._db.executescript(_SCHEMA)
+    """The job ledger at ``location``: a SQLite file's path, or a ``postgresql://`` URL."""
+
+    def __init__(self, location: Path | str) -> None:
+        self._engine = open_engine(location)
+        try:
+            self.schema_version = migrate(self._engine)
+        except BaseException:
+            self._engine.close()
+            raise
+        self.location = self._engine.describe()
+        log.debug("Job ledger: %s, schema version %d", self.location, self.schema_version)
+
+    @property
+    def engine(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._engine.name
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._engine.close()
 
-    @contextmanager
-    def _transaction(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def info(self) -> LedgerInfo:
+        with self._engine.transaction(write=False) as tx:
+            jobs = tx.row("SELECT COUNT(*) AS n FROM jobs")
+            live = tx.row(f"SELECT COUNT(*) AS n FROM jobs WHERE status IN ({_IN_FLIGHT_MARKS})", IN_FLIGHT)  # noqa: S608
+        return LedgerInfo(
+            self.location, self._engine.server_version(), self.schema_version,
+            int(jobs["n"]) if jobs else 0, int(live["n"]) if live else 0,
+        )  # fmt: skip
 
     # -- jobs -----------------------------------------------------------------------------
 
@@ -219,18 +223,24 @@ class Ledger:
         total_cap: Decimal | None = None,
         now: float | None = None,
     ) -> JobRecord:
-        """Write a new job, as pending, if its reservation fits under the caps; else raise."""
+        """Write a new job, as pending, if its reservation fits under the caps; else raise
+        SpendCapExceeded with nothing written."""
         now = time.time() if now is None else now
         job = replace(job, status="pending", created_at=now, updated_at=now, payload=redact_payload(job.payload))
-        with self._transaction(immediate=True) as db:
-            _check_caps(db, job.reserve_usd, daily_cap, total_cap, now)
-            db.execute(
-                "INSERT INTO jobs (task_uuid, model, tool, status, payload, estimate, reserve_usd, number_results,"
-                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        reserve = usd_to_micros(job.reserve_usd, ROUND_CEILING)
+        day = spend_period_of_day(now)
+        with self._engine.transaction(write=True) as tx:
+            totals = _add_spend(tx, {day: reserve, TOTAL_PERIOD: reserve}, keep_zero=True)
+            for cap_name, cap, period in (("daily", daily_cap, day), ("total", total_cap, TOTAL_PERIOD)):
+                if cap is not None and totals[period] > usd_to_micros(cap, ROUND_FLOOR):
+                    # Raising rolls the transaction back: the totals are as they were.
+                    raise SpendCapExceeded(cap_name, cap, micros_to_usd(totals[period] - reserve), job.reserve_usd)
+            tx.run(
+                _INSERT_JOB,
                 (
                     job.task_uuid, job.model, job.tool, job.status, json.dumps(job.payload),
                     json.dumps(job.estimate) if job.estimate is not None else None,
-                    float(job.reserve_usd), job.number_results, job.created_at, job.updated_at,
+                    float(job.reserve_usd), job.number_results, reserve, job.created_at, job.updated_at,
                 ),
             )  # fmt: skip
         return job
@@ -238,101 +248,172 @@ class Ledger:
     def check_caps(self, reserve: Decimal, *, daily_cap: Decimal | None, total_cap: Decimal | None) -> None:
         """Raise SpendCapExceeded if a job reserving this much would not fit now. Advisory (the
         binding check is the one in record_new); it lets work before a submission be skipped."""
-        with self._lock:
-            _check_caps(self._db, reserve, daily_cap, total_cap, time.time())
+        day = spend_period_of_day(time.time())
+        with self._engine.transaction(write=False) as tx:
+            rows = tx.rows("SELECT period, committed_micros FROM spend WHERE period IN (?, ?)", (day, TOTAL_PERIOD))
+        totals = {r["period"]: int(r["committed_micros"]) for r in rows}
+        needed = usd_to_micros(reserve, ROUND_CEILING)
+        for cap_name, cap, period in (("daily", daily_cap, day), ("total", total_cap, TOTAL_PERIOD)):
+            committed = totals.get(period, 0)
+            if cap is not None and committed + needed > usd_to_micros(cap, ROUND_FLOOR):
+                raise SpendCapExceeded(cap_name, cap, micros_to_usd(committed), reserve)
 
     def update(self, task_uuid: str, **changes: Any) -> JobRecord | None:
-        """Change some fields of a job; lists and dicts are stored as JSON."""
-        allowed = {"status", "results", "cost_usd", "errors", "progress", "submitted_at", "finished_at"}
-        unknown = set(changes) - allowed
-        if unknown:
-            raise ValueError(f"not ledger fields: {sorted(unknown)}")
-        changes["updated_at"] = time.time()
-        columns = ", ".join(f"{k} = ?" for k in changes)
-        values = [json.dumps(v) if isinstance(v, (list, dict)) else v for v in changes.values()]
-        with self._transaction() as db:
-            db.execute(f"UPDATE jobs SET {columns} WHERE task_uuid = ?", (*values, task_uuid))  # noqa: S608
-        return self.get(task_uuid)
+        """Change some fields of a job; lists and dicts are stored as JSON. The job as it is
+        afterwards, or None if the ledger has no such job."""
+        return self.update_many({task_uuid: changes}).get(task_uuid)
+
+    def update_many(self, changes: Mapping[str, Mapping[str, Any]]) -> dict[str, JobRecord]:
+        """Change several jobs in one transaction (a poll tick's worth); the changed jobs as they
+        are afterwards. Jobs the ledger does not have are left out."""
+        for asked in changes.values():
+            unknown = set(asked) - _UPDATABLE
+            if unknown:
+                raise ValueError(f"not ledger fields: {sorted(unknown)}")
+        now = time.time()
+        wanted = sorted(changes)  # rows are locked in key order, so concurrent batches cannot deadlock
+        updated: dict[str, JobRecord] = {}
+        with self._engine.transaction(write=True) as tx:
+            current: dict[str, Row] = {}
+            for part in chunks(wanted):
+                for row in tx.rows(
+                    "SELECT task_uuid, status, cost_usd, reserve_usd, committed_micros, created_at FROM jobs"
+                    f" WHERE task_uuid IN ({expand(len(part))}) ORDER BY task_uuid{self._engine.for_update}",  # noqa: S608
+                    part,
+                ):
+                    current[row["task_uuid"]] = row
+            spend: dict[str, int] = defaultdict(int)
+            for task_uuid in wanted:
+                before = current.get(task_uuid)
+                if before is None:
+                    continue
+                fields: dict[str, Any] = {**changes[task_uuid], "updated_at": now}
+                after_fields = before | fields
+                committed = committed_micros(
+                    after_fields["status"],
+                    after_fields["cost_usd"],
+                    usd_to_micros(Decimal(str(before["reserve_usd"])), ROUND_CEILING),
+                )
+                if committed != before["committed_micros"]:
+                    fields["committed_micros"] = committed
+                    delta = committed - int(before["committed_micros"])
+                    spend[spend_period_of_day(before["created_at"])] += delta
+                    spend[TOTAL_PERIOD] += delta
+                columns = ", ".join(f"{name} = ?" for name in fields)
+                values = [json.dumps(v) if isinstance(v, (list, dict)) else v for v in fields.values()]
+                after = tx.row(f"UPDATE jobs SET {columns} WHERE task_uuid = ? RETURNING *", (*values, task_uuid))  # noqa: S608
+                if after is not None:
+                    updated[task_uuid] = _job(after)
+            _add_spend(tx, spend)
+        return updated
 
     def get(self, task_uuid: str) -> JobRecord | None:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM jobs WHERE task_uuid = ?", (task_uuid,)).fetchone()
+        with self._engine.transaction(write=False) as tx:
+            row = tx.row("SELECT * FROM jobs WHERE task_uuid = ?", (task_uuid,))
         return _job(row) if row else None
 
+    def get_many(self, task_uuids: Iterable[str]) -> dict[str, JobRecord]:
+        """Several jobs in one read (a poll tick's worth); those the ledger does not have are left out."""
+        wanted = sorted(set(task_uuids))
+        found: dict[str, JobRecord] = {}
+        with self._engine.transaction(write=False) as tx:
+            for part in chunks(wanted):
+                for row in tx.rows(f"SELECT * FROM jobs WHERE task_uuid IN ({expand(len(part))})", part):  # noqa: S608
+                    found[row["task_uuid"]] = _job(row)
+        return found
+
     def recent(self, limit: int = 20) -> list[JobRecord]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
+        with self._engine.transaction(write=False) as tx:
+            rows = tx.rows("SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,))
         return [_job(r) for r in rows]
 
     def in_flight(self) -> list[JobRecord]:
-        marks = ",".join("?" * len(IN_FLIGHT))
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY created_at", IN_FLIGHT  # noqa: S608
-            ).fetchall()
+        with self._engine.transaction(write=False) as tx:
+            rows = tx.rows(
+                f"SELECT * FROM jobs WHERE status IN ({_IN_FLIGHT_MARKS}) ORDER BY created_at", IN_FLIGHT  # noqa: S608
+            )
         return [_job(r) for r in rows]
 
     def committed_usd(self, since: float = 0.0) -> Decimal:
-        with self._lock:
-            value = self._db.execute(_COMMITTED, (since,)).fetchone()[0]
-        return Decimal(str(value)).quantize(Decimal("0.000001"))
+        """What jobs created since ``since`` commit against the caps (see ``committed_micros``).
+        From the running totals when ``since`` is 0 or the start of a UTC day (what the caps and the
+        budget ask, on every submission): the cost does not grow with the ledger."""
+        with self._engine.transaction(write=False) as tx:
+            if since <= 0:
+                row = tx.row("SELECT COALESCE(SUM(committed_micros), 0) AS micros FROM spend WHERE period = ?",
+                             (TOTAL_PERIOD,))  # fmt: skip
+            elif since == start_of_utc_day(since):
+                # 'day:YYYY-MM-DD' keys sort by date; ';' is the character after ':'.
+                row = tx.row("SELECT COALESCE(SUM(committed_micros), 0) AS micros FROM spend WHERE period >= ?"
+                             " AND period < 'day;'", (spend_period_of_day(since),))  # fmt: skip
+            else:
+                row = tx.row("SELECT COALESCE(SUM(committed_micros), 0) AS micros FROM jobs WHERE created_at >= ?",
+                             (since,))  # fmt: skip
+        return micros_to_usd(int(row["micros"]) if row else 0)
 
     def spend_by_model(self, since: float = 0.0) -> list[dict[str, Any]]:
         """Per model since ``since``: jobs by outcome, what was charged, what running jobs reserve."""
-        with self._lock:
-            rows = self._db.execute(_BY_MODEL, (since,)).fetchall()
-        return [dict(r) for r in rows]
+        with self._engine.transaction(write=False) as tx:
+            rows = tx.rows(_BY_MODEL, (since,))
+        # PostgreSQL sums integers as NUMERIC: every engine answers ints and floats alike.
+        return [{"model": r["model"], **{k: int(r[k]) for k in ("jobs", "finished", "failed", "running")},
+                 "charged_usd": float(r["charged_usd"]), "reserved_usd": float(r["reserved_usd"])} for r in rows]  # fmt: skip
 
     # -- media uploads and downloads ----------------------------------------------------
 
     def upload_get(self, sha256: str, account: str, *, fresher_than: float) -> dict[str, Any] | None:
         """An earlier upload of the same content to the same account, if used since ``fresher_than``."""
-        with self._lock:
-            row = self._db.execute(
+        with self._engine.transaction(write=False) as tx:
+            return tx.row(
                 "SELECT * FROM uploads WHERE sha256 = ? AND account = ? AND last_used_at >= ?",
                 (sha256, account, fresher_than),
-            ).fetchone()
-        return dict(row) if row else None
+            )
 
     def upload_put(
         self, *, sha256: str, account: str, kind: str, mime: str, media_uuid: str, media_url: str | None,
         size: int, source: str,
     ) -> None:  # fmt: skip
         now = time.time()
-        with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO uploads VALUES (?,?,?,?,?,?,?,?,?,?)",
+        with self._engine.transaction(write=True) as tx:
+            tx.run(
+                "INSERT INTO uploads (sha256, account, kind, mime, media_uuid, media_url, size, source, created_at,"
+                " last_used_at) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (sha256, account) DO UPDATE SET"
+                " kind = excluded.kind, mime = excluded.mime, media_uuid = excluded.media_uuid,"
+                " media_url = excluded.media_url, size = excluded.size, source = excluded.source,"
+                " created_at = excluded.created_at, last_used_at = excluded.last_used_at",
                 (sha256, account, kind, mime, media_uuid, media_url, size, source, now, now),
             )
 
     def upload_used(self, sha256: str, account: str) -> None:
-        with self._transaction() as db:
-            db.execute("UPDATE uploads SET last_used_at = ? WHERE sha256 = ? AND account = ?", (time.time(), sha256, account))
+        with self._engine.transaction(write=True) as tx:
+            tx.run("UPDATE uploads SET last_used_at = ? WHERE sha256 = ? AND account = ?", (time.time(), sha256, account))
 
     def download_put(self, task_uuid: str, video_uuid: str, path: str, size: int) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO downloads VALUES (?,?,?,?,?)", (task_uuid, video_uuid, path, size, time.time())
+        with self._engine.transaction(write=True) as tx:
+            tx.run(
+                "INSERT INTO downloads (task_uuid, video_uuid, path, size, created_at) VALUES (?,?,?,?,?)"
+                " ON CONFLICT (task_uuid, video_uuid, path) DO UPDATE SET size = excluded.size,"
+                " created_at = excluded.created_at",
+                (task_uuid, video_uuid, path, size, time.time()),
             )
 
     def downloads(self, task_uuid: str) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT * FROM downloads WHERE task_uuid = ? ORDER BY created_at", (task_uuid,)
-            ).fetchall()
-        return [dict(r) for r in rows]
+        with self._engine.transaction(write=False) as tx:
+            return tx.rows("SELECT * FROM downloads WHERE task_uuid = ? ORDER BY created_at", (task_uuid,))
 
 
-def _check_caps(db: sqlite3.Connection, reserve: Decimal, daily: Decimal | None, total: Decimal | None, now: float) -> None:
-    for cap_name, cap, since in (("daily", daily, start_of_utc_day(now)), ("total", total, 0.0)):
-        if cap is None:
-            continue
-        committed = Decimal(str(db.execute(_COMMITTED, (since,)).fetchone()[0])).quantize(Decimal("0.000001"))
-        if committed + reserve > cap:
-            raise SpendCapExceeded(cap_name, cap, committed, reserve)
+def _add_spend(tx: Tx, deltas: Mapping[str, int], *, keep_zero: bool = False) -> dict[str, int]:
+    """Add to running totals, in key order; the totals afterwards."""
+    totals: dict[str, int] = {}
+    for period in sorted(deltas):
+        if deltas[period] or keep_zero:
+            row = tx.row(_ADD_SPEND, (period, deltas[period]))
+            assert row is not None
+            totals[period] = int(row["committed_micros"])
+    return totals
 
 
-def _job(row: sqlite3.Row) -> JobRecord:
+def _job(row: Row) -> JobRecord:
     return JobRecord(
         task_uuid=row["task_uuid"],
         model=row["model"],
@@ -351,3 +432,28 @@ def _job(row: sqlite3.Row) -> JobRecord:
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
     )
+
+
+
+
+def check_ledger(location: Path | str) -> tuple[bool, list[str]]:
+    """Open the ledger as the server would (migrating it), and say what is there: for
+    `kling-mcp check`. Whether it is usable, and lines to print (never a password)."""
+    try:
+        ledger = Ledger(location)
+    except LedgerUnavailable as exc:
+        return False, [f"job ledger: NOT usable. {exc}"]
+    try:
+        info = ledger.info()
+    finally:
+        ledger.close()
+    return True, [
+        f"job ledger: {info.location} ({info.server})",
+        f"  schema version {info.schema_version} (current); {info.jobs} job(s), {info.in_flight} in flight",
+    ]
+
+
+__all__ = [
+    "IN_FLIGHT", "TERMINAL", "JobRecord", "JobStatus", "Ledger", "LedgerInfo", "LedgerUnavailable",
+    "SpendCapExceeded", "check_ledger", "committed_micros", "redact_payload", "start_of_utc_day",
+]  # fmt: skip

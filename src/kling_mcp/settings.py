@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     )
     base_url: str = Field(RUNWARE_URL, validation_alias=AliasChoices("RUNWARE_BASE_URL"))
     data_dir: Path = Field(default_factory=_default_data_dir, validation_alias=AliasChoices("KLING_MCP_DATA_DIR"))
+    database_url: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("KLING_MCP_DATABASE_URL"),
+        description="A postgresql:// URL: keep the job ledger in PostgreSQL, shared by several instances. "
+        "Unset: a SQLite file in the data directory.",
+    )
     daily_cap_usd: Decimal | None = Field(
         Decimal("10"),
         ge=0,
@@ -77,6 +83,23 @@ class Settings(BaseSettings):
     @classmethod
     def _no_cap(cls, value: object) -> object:
         return None if isinstance(value, str) and value.strip().lower() in ("", "none", "off") else value
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _postgres_only(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            if not value.strip().startswith(("postgresql://", "postgres://")):
+                # The value may hold a password: the message does not repeat it.
+                raise ValueError(
+                    "KLING_MCP_DATABASE_URL must be a postgresql://user:password@host:port/database URL; "
+                    "leave it unset to keep the ledger in a SQLite file in the data directory"
+                )
+            return value.strip()
+        return value
 
     @field_validator("media_roots", mode="before")
     @classmethod
@@ -114,3 +137,9 @@ class Settings(BaseSettings):
     @property
     def ledger_path(self) -> Path:
         return self.data_dir / "jobs.sqlite3"
+
+    @property
+    def ledger_location(self) -> Path | str:
+        """What ``Ledger`` opens: the PostgreSQL URL when one is set, else the SQLite file.
+        The URL may carry a password: pass it on, never print it (``Ledger.location`` is safe)."""
+        return self.database_url.get_secret_value() if self.database_url else self.ledger_path

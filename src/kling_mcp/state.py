@@ -106,7 +106,8 @@ def make_lifespan(
                     "Nothing is paid; videos are placeholders. Jobs are kept in %s, shared with every "
                     "simulating server that uses this data folder.", base_url, data_dir,
                 )  # fmt: skip
-            ledger = Ledger(data_dir / "jobs.sqlite3")
+            # Simulated jobs never go into a shared database, where real instances would poll them.
+            ledger = Ledger(data_dir / "jobs.sqlite3" if simulate else settings.ledger_location)
             stack.callback(ledger.close)
             client = await stack.enter_async_context(
                 RunwareClient(api_key, base_url, timeout=settings.request_timeout_s)

@@ -1,0 +1,73 @@
+"""What the ledger needs from a database: transactions that run shared SQL, whatever the engine.
+
+The ledger's statements are written once, with ``?`` placeholders, in the SQL that SQLite and
+PostgreSQL share (upserts with ``ON CONFLICT``, ``RETURNING``, ``DOUBLE PRECISION``/``BIGINT``
+columns). An engine translates the placeholders and supplies the few clauses that differ
+(row locks, the lock that serialises migrations).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+Row = dict[str, Any]
+Params = Sequence[Any]
+
+
+class LedgerUnavailable(Exception):
+    """The ledger's database cannot be opened or used. The message says where, what is wrong and
+    the fix, and never carries a password."""
+
+
+class Tx(Protocol):
+    """One transaction. Statements use ``?`` placeholders."""
+
+    def rows(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    def row(self, sql: str, params: Params = ()) -> Row | None: ...
+
+    def run(self, sql: str, params: Params = ()) -> int:
+        """Run a statement; the number of rows it changed."""
+        ...
+
+    def run_many(self, sql: str, params: Sequence[Params]) -> None: ...
+
+
+class Engine(Protocol):
+    name: str  # "sqlite" or "postgresql"
+    # Appended to a SELECT that reads rows the transaction will change: PostgreSQL locks them;
+    # SQLite's write transactions already hold the whole database.
+    for_update: str
+
+    def transaction(self, *, write: bool) -> AbstractContextManager[Tx]:
+        """A transaction; ``write`` ones exclude every other writer of the same rows until they end."""
+        ...
+
+    def has_table(self, tx: Tx, name: str) -> bool:
+        """Whether the ledger's schema holds this table (each engine keeps its own catalogue)."""
+        ...
+
+    def migration_lock(self, tx: Tx) -> None:
+        """Serialise schema migrations across every process opening the same database."""
+        ...
+
+    def describe(self) -> str:
+        """Where the ledger lives, safe to print (no password)."""
+        ...
+
+    def server_version(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
+def expand(marks: int) -> str:
+    """``?,?,?`` for an ``IN (...)`` list of this many values."""
+    return ",".join("?" * marks)
+
+
+def chunks(values: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
+    """Long ``IN`` lists are sent in slices, under every engine's limit on bound parameters."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
