@@ -42,9 +42,11 @@ JobStatus = Literal[
     "partial",  # some results succeeded, some failed
     "failed",
     "rejected",  # refused by Runware before it started (nothing charged)
+    "planned",  # a storyboard's clip, its cost reserved, not sent yet (waits for its turn)
+    "cancelled",  # a planned clip that will never be sent (nothing charged)
 ]
 IN_FLIGHT: tuple[JobStatus, ...] = ("pending", "submitted", "processing", "unknown")
-TERMINAL: tuple[JobStatus, ...] = ("success", "partial", "failed", "rejected")
+TERMINAL: tuple[JobStatus, ...] = ("success", "partial", "failed", "rejected", "cancelled")
 
 _MICROS_PER_USD = Decimal(1_000_000)
 _SECRET_KEY = re.compile(r"api[_-]?key|authori[sz]ation|token|secret|password", re.IGNORECASE)
@@ -131,7 +133,7 @@ def micros_to_usd(micros: int) -> Decimal:
 def committed_micros(status: str, cost_usd: float | None, reserve_micros: int) -> int:
     """What a job commits against the spend caps: its real cost once known, its reservation while
     it may still be charged, nothing once refused (or failed without a cost)."""
-    if status == "rejected":
+    if status in ("rejected", "cancelled"):
         return 0
     if status in ("success", "partial", "failed"):
         if cost_usd is not None:
@@ -225,25 +227,112 @@ class Ledger:
     ) -> JobRecord:
         """Write a new job, as pending, if its reservation fits under the caps; else raise
         SpendCapExceeded with nothing written."""
+        return self._insert([job], "pending", daily_cap, total_cap, now)[0]
+
+    def record_planned(
+        self,
+        jobs: list[JobRecord],
+        *,
+        daily_cap: Decimal | None = None,
+        total_cap: Decimal | None = None,
+        storyboard: tuple[str, str, dict[str, Any]] | None = None,
+        now: float | None = None,
+    ) -> list[JobRecord]:
+        """Write jobs as planned (a storyboard's clips, sent later, once each), all or none: their
+        reservations together must fit under the caps. With ``storyboard`` (id, status, data), the
+        storyboard is written in the same transaction."""
+        return self._insert(jobs, "planned", daily_cap, total_cap, now, storyboard)
+
+    def _insert(
+        self, jobs: list[JobRecord], status: JobStatus, daily_cap: Decimal | None, total_cap: Decimal | None,
+        now: float | None, storyboard: tuple[str, str, dict[str, Any]] | None = None,
+    ) -> list[JobRecord]:  # fmt: skip
         now = time.time() if now is None else now
-        job = replace(job, status="pending", created_at=now, updated_at=now, payload=redact_payload(job.payload))
-        reserve = usd_to_micros(job.reserve_usd, ROUND_CEILING)
+        rows = [replace(j, status=status, created_at=now, updated_at=now, payload=redact_payload(j.payload)) for j in jobs]
+        reserves = [usd_to_micros(j.reserve_usd, ROUND_CEILING) for j in rows]
+        reserve = sum(reserves)
         day = spend_period_of_day(now)
         with self._engine.transaction(write=True) as tx:
             totals = _add_spend(tx, {day: reserve, TOTAL_PERIOD: reserve}, keep_zero=True)
             for cap_name, cap, period in (("daily", daily_cap, day), ("total", total_cap, TOTAL_PERIOD)):
                 if cap is not None and totals[period] > usd_to_micros(cap, ROUND_FLOOR):
                     # Raising rolls the transaction back: the totals are as they were.
-                    raise SpendCapExceeded(cap_name, cap, micros_to_usd(totals[period] - reserve), job.reserve_usd)
-            tx.run(
-                _INSERT_JOB,
-                (
-                    job.task_uuid, job.model, job.tool, job.status, json.dumps(job.payload),
-                    json.dumps(job.estimate) if job.estimate is not None else None,
-                    float(job.reserve_usd), job.number_results, reserve, job.created_at, job.updated_at,
-                ),
+                    raise SpendCapExceeded(cap_name, cap, micros_to_usd(totals[period] - reserve), micros_to_usd(reserve))
+            for job, micros in zip(rows, reserves, strict=True):
+                tx.run(
+                    _INSERT_JOB,
+                    (
+                        job.task_uuid, job.model, job.tool, job.status, json.dumps(job.payload),
+                        json.dumps(job.estimate) if job.estimate is not None else None,
+                        float(job.reserve_usd), job.number_results, micros, job.created_at, job.updated_at,
+                    ),
+                )  # fmt: skip
+            if storyboard is not None:
+                board_id, board_status, data = storyboard
+                tx.run("INSERT INTO storyboards (id, status, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                       (board_id, board_status, json.dumps(data), now, now))  # fmt: skip
+        return rows
+
+    def promote_planned(self, job: JobRecord) -> bool:
+        """A planned job made pending, with the payload it is sent with: True once, for the one caller
+        that may send it; False if it was not planned (sent, or cancelled, by another process)."""
+        with self._engine.transaction(write=True) as tx:
+            row = tx.row(
+                "UPDATE jobs SET status = 'pending', payload = ?, estimate = ?, updated_at = ?"
+                " WHERE task_uuid = ? AND status = 'planned' RETURNING task_uuid",
+                (json.dumps(redact_payload(job.payload)), json.dumps(job.estimate) if job.estimate else None,
+                 time.time(), job.task_uuid),
             )  # fmt: skip
-        return job
+        return row is not None
+
+    def cancel_planned(self, task_uuids: Iterable[str]) -> list[str]:
+        """Planned jobs that will never be sent: cancelled, their reservation released. The others
+        (sent already, or finished) are left as they are. Returns the ones cancelled."""
+        wanted = sorted(set(task_uuids))
+        now, cancelled = time.time(), []
+        with self._engine.transaction(write=True) as tx:
+            spend: dict[str, int] = defaultdict(int)
+            for part in chunks(wanted):
+                rows = tx.rows(
+                    "SELECT task_uuid, committed_micros, created_at FROM jobs WHERE status = 'planned' AND task_uuid"
+                    f" IN ({expand(len(part))}) ORDER BY task_uuid{self._engine.for_update}",  # noqa: S608
+                    part,
+                )  # fmt: skip
+                for row in rows:
+                    tx.run("UPDATE jobs SET status = 'cancelled', committed_micros = 0, finished_at = ?, updated_at = ?"
+                           " WHERE task_uuid = ?", (now, now, row["task_uuid"]))  # fmt: skip
+                    spend[spend_period_of_day(row["created_at"])] -= int(row["committed_micros"])
+                    spend[TOTAL_PERIOD] -= int(row["committed_micros"])
+                    cancelled.append(row["task_uuid"])
+            _add_spend(tx, spend)
+        return cancelled
+
+    # -- storyboards ------------------------------------------------------------------------
+
+    def storyboard_create(
+        self, board_id: str, data: dict[str, Any], jobs: list[JobRecord], *,
+        daily_cap: Decimal | None = None, total_cap: Decimal | None = None,
+    ) -> None:  # fmt: skip
+        """A storyboard and its clips' planned jobs, written together once their total fits the caps."""
+        self.record_planned(jobs, daily_cap=daily_cap, total_cap=total_cap,
+                            storyboard=(board_id, str(data["status"]), data))  # fmt: skip
+
+    def storyboard_get(self, board_id: str) -> dict[str, Any] | None:
+        with self._engine.transaction(write=False) as tx:
+            row = tx.row("SELECT data FROM storyboards WHERE id = ?", (board_id,))
+        return json.loads(row["data"]) if row else None
+
+    def storyboard_save(self, board_id: str, data: dict[str, Any]) -> None:
+        with self._engine.transaction(write=True) as tx:
+            tx.run("UPDATE storyboards SET status = ?, data = ?, updated_at = ? WHERE id = ?",
+                   (str(data["status"]), json.dumps(data), time.time(), board_id))  # fmt: skip
+
+    def storyboards_active(self) -> list[dict[str, Any]]:
+        """Storyboards still being made (or waiting on a retry), oldest first."""
+        with self._engine.transaction(write=False) as tx:
+            rows = tx.rows("SELECT data FROM storyboards WHERE status IN ('running', 'blocked', 'assembling')"
+                           " ORDER BY created_at")  # fmt: skip
+        return [json.loads(r["data"]) for r in rows]
 
     def check_caps(self, reserve: Decimal, *, daily_cap: Decimal | None, total_cap: Decimal | None) -> None:
         """Raise SpendCapExceeded if a job reserving this much would not fit now. Advisory (the

@@ -112,6 +112,20 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
         _spend_totals_from_jobs,
     ),
+    Migration(
+        3,
+        "storyboards: a whole plan, its clips each pointing at the job that makes it",
+        (
+            """CREATE TABLE storyboards (
+                id         TEXT PRIMARY KEY,
+                status     TEXT NOT NULL,
+                data       TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL
+            )""",
+            "CREATE INDEX storyboards_status ON storyboards (status)",
+        ),
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 
