@@ -44,6 +44,7 @@ CACHE_ENV = "KLING_MCP_EMULATOR_CACHE"
 RENDER_VERSION = 1
 _CACHE_LIMIT_BYTES = 1 << 30
 _CONTAINERS: dict[str, Container] = {"MP4": "mp4", "MOV": "mov", "WEBM": "webm"}
+_BAR_ROWS = 16
 _TONE_AMPLITUDE = 0.2
 _TONE_PERIODS = (200, 150, 100, 80)  # samples per cycle at 48 kHz: 240, 320, 480 and 600 Hz
 _DATA_URI = re.compile(r"^data:[^,]*;base64,(?P<data>.*)$", re.DOTALL)
@@ -115,7 +116,7 @@ def media_bytes(ref: Any, media: MediaLookup) -> bytes | None:
     return stored.content if stored is not None else None
 
 
-def edit_source_seconds(task: Mapping[str, Any], media: MediaLookup) -> float | None:
+def source_clip_seconds(task: Mapping[str, Any], media: MediaLookup) -> float | None:
     """The real length of an edit's uploaded source clip, or None when it cannot be read."""
     inputs = task.get("inputs")
     source = media_bytes(inputs.get("video"), media) if isinstance(inputs, Mapping) else None
@@ -230,8 +231,8 @@ def _encode(plan: ClipPlan, out: Path) -> None:
     with ClipWriter(out, plan.container, width=w, height=h, fps=FPS, audio=plan.sound, speed="draft") as writer:
         for i in range(count):
             progress = i / (count - 1) if count > 1 else 0.0
-            a = start if start is not None else pattern.planes(i)
-            b = end if end is not None else pattern.planes(i)
+            a = start if start is not None else pattern.planes(i, progress)
+            b = end if end is not None else pattern.planes(i, progress)
             frame = av.VideoFrame(w, h, "yuv420p")
             # A wipe from the top: the end picture's rows replace the start picture's.
             luma_rows = 2 * round(progress * h / 2)
@@ -288,14 +289,19 @@ class _Stripes:
         self._u = bytes([64 + (seed >> 40) % 128])
         self._v = bytes([64 + (seed >> 48) % 128])
 
-    def planes(self, index: int) -> tuple[bytes, bytes, bytes]:
+    def planes(self, index: int, progress: float) -> tuple[bytes, bytes, bytes]:
+        """Frame ``index``'s packed Y, U and V planes, ``progress`` (0 to 1) through the clip: the
+        bar along the bottom fills up, so frames of one clip tell apart."""
         w, h = self.width, self.height
         shift = index * self.speed % self.period
         bands = []
         for k in range(h // self.band + 1):
             at = (shift + k * self.stagger) % self.period
             bands.append(self._row[at : at + w] * self.band)
-        luma = b"".join(bands)[: w * h]
+        bar_rows = min(_BAR_ROWS, h // 4)
+        filled = round(progress * w)
+        bar = (b"\xeb" * filled + b"\x10" * (w - filled)) * bar_rows
+        luma = b"".join(bands)[: w * (h - bar_rows)] + bar
         chroma = (w // 2) * (h // 2)
         return luma, self._u * chroma, self._v * chroma
 
