@@ -115,8 +115,8 @@ def frames_at(container: InputContainer, stream: VideoStream, times: Sequence[fl
             container.seek((stream.start_time or 0) + int(times[0] / stream.time_base), stream=stream, backward=True)
         except av.error.FFmpegError:
             container.seek(0)
-    # Half a frame of slack: a frame whose time rounds to the target counts as on screen.
-    slack = 0.5 / float(stream.average_rate or 24)
+    # A millisecond of slack: timestamps in coarse time bases (WebM's 1 ms) round frame times.
+    slack = 0.001
     picked: list[VideoFrame] = []
     shown: VideoFrame | None = None
     for frame in container.decode(stream):

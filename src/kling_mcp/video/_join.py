@@ -96,6 +96,8 @@ def _copy(clips: Sequence[ClipInfo], temp: Path, container: Container, with_soun
             if sound is not None:
                 _add_clip_sound(sound, clip, end)
             start = end
+        if sound is not None:
+            sound.flush()
     finally:
         out.close()
 
