@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..catalog import get_model
 from ..video import VideoError
-from ..video._av import atomic_output, decode_image, fill_plane, load_av, packed_rows
+from ..video._av import atomic_output, decode_image, fill_plane, load_av, packed_rows, to_yuv420p
 from ..video._encode import BYTES_PER_SAMPLE, MIME_TYPES, SAMPLE_RATE, ClipWriter, Container
 from ..video._frames import decode_first_and_last
 from ..video._probe import probe_source
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 FPS = 24
 CACHE_ENV = "KLING_MCP_EMULATOR_CACHE"
 # Bumped whenever rendering changes, so a cache never serves clips made the old way.
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 _CACHE_LIMIT_BYTES = 1 << 30
 _CONTAINERS: dict[str, Container] = {"MP4": "mp4", "MOV": "mov", "WEBM": "webm"}
 _BAR_ROWS = 16
@@ -268,7 +268,7 @@ def _planes(frame: VideoFrame | None, plan: ClipPlan) -> tuple[bytes, ...] | Non
     if frame is None:
         return None
     w, h = plan.width, plan.height
-    frame = frame.reformat(width=w, height=h, format="yuv420p", interpolation="AREA")
+    frame = to_yuv420p(frame, w, h)
     return (packed_rows(frame, 0, w, h), packed_rows(frame, 1, w // 2, h // 2), packed_rows(frame, 2, w // 2, h // 2))
 
 

@@ -135,6 +135,13 @@ def rgb_frame(rgb: bytes, width: int, height: int) -> VideoFrame:
     return frame
 
 
+def to_yuv420p(frame: VideoFrame, width: int | None = None, height: int | None = None) -> VideoFrame:
+    """A frame as encoders take it: 4:2:0 at limited ("TV") range, which an untagged H.264 or
+    VP8 stream is read as. Pictures from PNG or JPEG are full range and would otherwise be
+    converted to full-range YUV, and come back with their contrast stretched."""
+    return frame.reformat(width=width, height=height, format="yuv420p", dst_color_range="MPEG", interpolation="AREA")
+
+
 def png_bytes(frame: VideoFrame) -> bytes:
     """A frame encoded as an RGB PNG."""
     av = load_av()

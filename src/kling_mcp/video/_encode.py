@@ -9,7 +9,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._av import load_av
+from ._av import load_av, to_yuv420p
 from ._errors import VideoError
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ class ClipWriter:
     def add_frame(self, frame: VideoFrame) -> None:
         """Append a frame (converted to the clip's size and pixel format when it differs)."""
         if (frame.width, frame.height, frame.format.name) != (self.width, self.height, "yuv420p"):
-            frame = frame.reformat(width=self.width, height=self.height, format="yuv420p")
+            frame = to_yuv420p(frame, self.width, self.height)
         frame.pts = self.frames
         frame.time_base = self._frame_time
         self.frames += 1

@@ -9,7 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._av import atomic_output, frame_seconds, load_av, open_video
+from ._av import atomic_output, frame_seconds, load_av, open_video, to_yuv420p
 from ._encode import BYTES_PER_SAMPLE, COPYABLE_CODECS, PCM_FORMAT, SAMPLE_RATE, AudioTrack, ClipWriter, Container
 from ._encode import container_for, open_output
 from ._errors import VideoError
@@ -196,7 +196,7 @@ class _Letterbox:
     def __call__(self, frame: VideoFrame) -> VideoFrame:
         shape = (frame.width, frame.height, frame.format.name)
         if shape[:2] == (self.width, self.height):
-            return frame.reformat(format="yuv420p")
+            return to_yuv420p(frame)
         if self._graph is None or self._input != shape:
             self._graph, self._input = self._build(frame), shape
         self._graph.push(frame)
@@ -208,7 +208,8 @@ class _Letterbox:
         chain = [
             graph.add_buffer(width=frame.width, height=frame.height, format=frame.format,
                              time_base=frame.time_base or Fraction(1, 24)),
-            graph.add("scale", f"{self.width}:{self.height}:force_original_aspect_ratio=decrease:force_divisible_by=2"),
+            graph.add("scale", f"{self.width}:{self.height}:force_original_aspect_ratio=decrease:"
+                               "force_divisible_by=2:out_range=tv"),
             graph.add("pad", f"{self.width}:{self.height}:(ow-iw)/2:(oh-ih)/2:color=black"),
             graph.add("setsar", "1"),
             graph.add("format", "yuv420p"),
