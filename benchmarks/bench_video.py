@@ -28,9 +28,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from kling_mcp.emulator._render import plan_clip, render  # noqa: E402
-from kling_mcp.video import contact_sheet, extract_frame, join, probe  # noqa: E402
-from kling_mcp.video._av import load_av, open_video  # noqa: E402
+from kling_mcp.emulator._render import plan_clip, render
+from kling_mcp.video import contact_sheet, extract_frame, join, probe
+from kling_mcp.video._av import load_av, open_video
 
 
 def timed(run: Callable[[int], Any], repeat: int) -> tuple[float, float, Any]:
@@ -85,8 +85,11 @@ def main() -> None:
         cache = folder / "cache"
         print(f"Rendering a {seconds} s 1080p clip at 24 fps with sound (emulator, fresh each run):")
         for fmt in ("MP4", "MOV", "WEBM"):
-            wall, cpu, path = timed(lambda _: render(plan_clip(clip_task(seconds, fmt), 0, seconds, no_media), cache),
-                                    repeat)  # fmt: skip
+
+            def fresh(_: int, fmt: str = fmt) -> Path:
+                return render(plan_clip(clip_task(seconds, fmt), 0, seconds, no_media), cache)
+
+            wall, cpu, path = timed(fresh, repeat)
             show(fmt, wall, cpu, f"{path.stat().st_size / 1e6:.1f} MB")
         plan = plan_clip(clip_task(seconds, "MP4"), 0, seconds, no_media)
         render(plan, cache)

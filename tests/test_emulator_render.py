@@ -120,8 +120,8 @@ def test_given_frames_open_and_close_the_clip(emu: Emulator, http: httpx.Client,
     assert mean_difference(pixels(opening, (360, 640)), pixels(portrait)) < 3
     assert mean_difference(pixels(ending, (1280, 720)), pixels(last_png, (1280, 720))) < 3
     # Continuity as a storyboard uses it: the next clip starts where this one ended.
-    following, _ = download(http, finished(emu, http, task(first_frame=upload(emu, http, ending.read_bytes(),
-                                                                                   "image/png"))), tmp_path)  # fmt: skip
+    continuing = upload(emu, http, ending.read_bytes(), "image/png")
+    following, _ = download(http, finished(emu, http, task(first_frame=continuing)), tmp_path)
     start = extract_frame(following, "first", tmp_path / "start.png").path
     assert mean_difference(pixels(start), pixels(ending, (720, 1280))) < 3
 
@@ -153,7 +153,9 @@ def test_an_edit_lasts_and_is_billed_for_its_source_clip(emu: Emulator, http: ht
     item = finished(emu, http, payload)
     spec = get_model("o3-standard")
     assert spec is not None and spec.pricing.video_input is not None
-    assert Decimal(str(item["cost"])) == (spec.pricing.video_input * Decimal(f"{seconds:.3f}")).quantize(Decimal("1e-6"))
+    assert Decimal(str(item["cost"])) == (spec.pricing.video_input * Decimal(f"{seconds:.3f}")).quantize(
+        Decimal("1e-6")
+    )
     edited, _ = download(http, item, tmp_path)
     info = probe(edited)
     assert (info.width, info.height) == (640, 360) and info.duration_s == pytest.approx(seconds, abs=0.05)

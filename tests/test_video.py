@@ -35,7 +35,10 @@ def _frame(width: int, height: int, index: int, tint: int) -> av.VideoFrame:
     row = bytes([left]) * half + bytes([right]) * (width - half)
     planes = [(row, width, height)]
     u, v = _TINTS[tint]
-    planes += [(bytes([u]) * (width // 2), width // 2, height // 2), (bytes([v]) * (width // 2), width // 2, height // 2)]
+    planes += [
+        (bytes([u]) * (width // 2), width // 2, height // 2),
+        (bytes([v]) * (width // 2), width // 2, height // 2),
+    ]
     for plane, (line, row_bytes, rows) in enumerate(planes):
         pad = bytes(frame.planes[plane].line_size - row_bytes)
         frame.planes[plane].update((line + pad) * rows)
@@ -136,7 +139,12 @@ def test_probe_reads_size_length_rate_codecs_and_sound(clips: Callable[..., Path
     info = probe(clips(".mp4", frames=60, audio=True))
     assert (info.container, info.width, info.height, info.fps) == ("mp4", 320, 180, 24.0)
     assert info.duration_s == pytest.approx(2.5, abs=0.01)
-    assert (info.video_codec, info.audio_codec, info.audio_sample_rate, info.audio_channels) == ("h264", "aac", 48000, 2)
+    assert (info.video_codec, info.audio_codec, info.audio_sample_rate, info.audio_channels) == (
+        "h264",
+        "aac",
+        48000,
+        2,
+    )
     assert info.has_audio and info.size_bytes == info.path.stat().st_size
     assert info.to_dict()["has_audio"] is True
 
@@ -218,7 +226,11 @@ def test_matching_clips_are_joined_by_stream_copy(clips: Callable[..., Path], tm
 
 
 def test_sound_stays_in_sync_and_silent_clips_get_silence(clips: Callable[..., Path], tmp_path: Path) -> None:
-    parts = [clips(".mp4", frames=48, audio=True), clips(".mp4", frames=48, tint=1), clips(".mp4", frames=48, audio=True)]
+    parts = [
+        clips(".mp4", frames=48, audio=True),
+        clips(".mp4", frames=48, tint=1),
+        clips(".mp4", frames=48, audio=True),
+    ]
     result = join(parts, tmp_path / "mixed.mp4")
     assert not result.reencoded and result.has_audio
     assert result.notes == ("Clip 2 had no sound: silence was added.",)

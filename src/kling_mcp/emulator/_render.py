@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import io
 import math
@@ -149,8 +150,9 @@ def _frame_images(value: Any, media: MediaLookup) -> tuple[bytes | None, bytes |
     found: dict[str, bytes | None] = {}
     for i, item in enumerate(value if isinstance(value, list) else []):
         image, position = (item.get("image"), item.get("frame")) if isinstance(item, Mapping) else (item, None)
-        where = "first" if position in ("first", 0) else "last" if position is not None else ("first", "last")[min(i, 1)]
-        found[where] = media_bytes(image, media)
+        if position is None:
+            position = "first" if i == 0 else "last"
+        found["first" if position in ("first", 0) else "last"] = media_bytes(image, media)
     return found.get("first"), found.get("last")
 
 
@@ -249,19 +251,20 @@ def _bounds(plan: ClipPlan) -> tuple[tuple[bytes, ...] | None, tuple[bytes, ...]
     first: VideoFrame | None = None
     last: VideoFrame | None = None
     if plan.source is not None:
-        try:
+        with contextlib.suppress(VideoError):  # an unreadable source: the stripes instead
             first, last = decode_first_and_last(io.BytesIO(plan.source))
-        except VideoError:
-            pass
-    for attr in ("first", "last"):
-        image = getattr(plan, attr)
-        if image is not None:
-            try:
-                picture = decode_image(io.BytesIO(image))
-            except VideoError:
-                continue
-            first, last = (picture, last) if attr == "first" else (first, picture)
+    first = _picture(plan.first) or first
+    last = _picture(plan.last) or last
     return _planes(first, plan), _planes(last, plan)
+
+
+def _picture(image: bytes | None) -> VideoFrame | None:
+    if image is None:
+        return None
+    try:
+        return decode_image(io.BytesIO(image))
+    except VideoError:
+        return None
 
 
 def _planes(frame: VideoFrame | None, plan: ClipPlan) -> tuple[bytes, ...] | None:

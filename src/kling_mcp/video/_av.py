@@ -96,7 +96,8 @@ def decode_image(source: Source) -> VideoFrame:
             if not container.streams.video:
                 raise VideoError(f"'{name}' is not an image.", reason="not_a_video")
             for frame in container.decode(video=0):
-                return frame
+                picture: VideoFrame = frame
+                return picture
     except av.error.InvalidDataError:
         raise VideoError(f"'{name}' is not an image FFmpeg can read.", reason="not_a_video") from None
     except (av.error.FFmpegError, OSError) as exc:
@@ -130,7 +131,7 @@ def fill_plane(frame: VideoFrame, plane: int, packed: bytes, row_bytes: int, row
 def rgb_frame(rgb: bytes, width: int, height: int) -> VideoFrame:
     """An rgb24 frame from packed RGB bytes."""
     av = load_av()
-    frame = av.VideoFrame(width, height, "rgb24")
+    frame: VideoFrame = av.VideoFrame(width, height, "rgb24")
     fill_plane(frame, 0, rgb, width * 3, height)
     return frame
 
@@ -191,4 +192,3 @@ def frame_seconds(frame: VideoFrame, stream: VideoStream) -> float:
         return 0.0
     start = stream.start_time or 0
     return float((frame.pts - start) * frame.time_base)
-

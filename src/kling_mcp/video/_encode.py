@@ -7,13 +7,16 @@ import os
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from ._av import load_av, to_yuv420p
 from ._errors import VideoError
 
 if TYPE_CHECKING:
+    from av.audio.stream import AudioStream
+    from av.container import OutputContainer
     from av.video.frame import VideoFrame
+    from av.video.stream import VideoStream
 
 Container = Literal["mp4", "mov", "webm"]
 # "draft": fastest settings that still keep a still picture within a few levels of the source
@@ -65,11 +68,11 @@ def container_for(path: str | os.PathLike[str]) -> Container:
 class AudioTrack:
     """An encoded sound track in an output container, fed interleaved float stereo PCM."""
 
-    def __init__(self, out: Any, container: Container) -> None:
+    def __init__(self, out: OutputContainer, container: Container) -> None:
         av = load_av()
         codec, sample_format = _AUDIO_CODECS[container]
         self._out = out
-        self._stream = out.add_stream(codec, rate=SAMPLE_RATE, layout="stereo")
+        self._stream = cast("AudioStream", out.add_stream(codec, rate=SAMPLE_RATE, layout="stereo"))
         self._stream.format = sample_format
         frame_size = self._stream.codec_context.frame_size or 1024
         self._resampler = av.AudioResampler(format=sample_format, layout="stereo", rate=SAMPLE_RATE,
@@ -102,14 +105,15 @@ class AudioTrack:
         self._out.mux(self._stream.encode(None))
 
 
-def open_output(path: str | os.PathLike[str], container: Container) -> Any:
+def open_output(path: str | os.PathLike[str], container: Container) -> OutputContainer:
     """An output container, with the index at the front of MP4/MOV so players start at once."""
     av = load_av()
     options = {"movflags": "+faststart"} if container in ("mp4", "mov") else {}
     try:
-        return av.open(os.fspath(path), "w", format=container, options=options)
+        out: OutputContainer = av.open(os.fspath(path), "w", format=container, options=options)
     except (av.error.FFmpegError, OSError) as exc:
         raise VideoError(f"Cannot write '{path}': {exc}.", reason="write_failed") from None
+    return out
 
 
 class ClipWriter:
@@ -133,7 +137,7 @@ class ClipWriter:
         self.width, self.height, self.fps = width, height, Fraction(fps)
         self._out = open_output(path, container)
         codec = _VIDEO_CODECS[container]
-        self._video = self._out.add_stream(codec, rate=self.fps)
+        self._video = cast("VideoStream", self._out.add_stream(codec, rate=self.fps))
         self._video.width, self._video.height, self._video.pix_fmt = width, height, "yuv420p"
         # A keyframe every 2 s: players and frame extraction can seek without decoding the whole clip.
         self._video.options = {**_VIDEO_OPTIONS[codec, speed], "g": str(round(2 * self.fps))}

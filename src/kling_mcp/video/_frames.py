@@ -73,10 +73,14 @@ def last_frame(container: InputContainer, stream: VideoStream) -> VideoFrame:
     av = load_av()
     end = video_seconds(container, stream)
     start = stream.start_time or 0
+    time_base = stream.time_base
     for lookback in _LAST_FRAME_LOOKBACK_S:
-        if lookback is not None and (end <= lookback or not stream.time_base):
+        if lookback is None:
+            target = 0
+        elif time_base is None or end <= lookback:
             continue
-        target = 0 if lookback is None else int((end - lookback) / stream.time_base)
+        else:
+            target = int((end - lookback) / time_base)
         try:
             container.seek(start + target, stream=stream, backward=True, any_frame=False)
         except av.error.FFmpegError:

@@ -3,21 +3,34 @@ otherwise one re-encode to a common size and frame rate, letterboxed."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._av import atomic_output, frame_seconds, load_av, open_video, to_yuv420p
-from ._encode import BYTES_PER_SAMPLE, COPYABLE_CODECS, PCM_FORMAT, SAMPLE_RATE, AudioTrack, ClipWriter, Container
-from ._encode import container_for, open_output
+from ._encode import (
+    BYTES_PER_SAMPLE,
+    COPYABLE_CODECS,
+    PCM_FORMAT,
+    SAMPLE_RATE,
+    AudioTrack,
+    ClipWriter,
+    Container,
+    container_for,
+    open_output,
+)
 from ._errors import VideoError
 from ._probe import probe
 from ._types import ClipInfo, JoinResult
 
 if TYPE_CHECKING:
+    from av.container import InputContainer, OutputContainer
+    from av.filter import Graph
     from av.video.frame import VideoFrame
+    from av.video.stream import VideoStream
 
 
 def join(paths: Sequence[str | os.PathLike[str]], out_path: str | os.PathLike[str]) -> JoinResult:
@@ -103,10 +116,17 @@ def _copy(clips: Sequence[ClipInfo], temp: Path, container: Container, with_soun
 
 
 def _copy_packets(
-    source: Any, stream: Any, out: Any, video: Any, start: Fraction, last_dts: Fraction | None
+    source: InputContainer,
+    stream: VideoStream,
+    out: OutputContainer,
+    video: VideoStream,
+    start: Fraction,
+    last_dts: Fraction | None,
 ) -> tuple[Fraction, Fraction | None]:
     """Mux one clip's packets, shifted to begin at ``start``; returns where it ends and its last dts."""
-    time_base: Fraction = stream.time_base
+    time_base = stream.time_base
+    if time_base is None:
+        raise VideoError("A clip's video track has no time base.", reason="unreadable")
     shift = start - (stream.start_time or 0) * time_base
     end = start
     first = True
@@ -118,12 +138,13 @@ def _copy_packets(
             # back just enough for decode times to keep increasing.
             shift += last_dts - (packet.dts * time_base + shift) + time_base
         first = False
-        pts = packet.pts if packet.pts is not None else packet.dts
-        packet.pts = round((pts * time_base + shift) / time_base)
+        pts = round(((packet.pts if packet.pts is not None else packet.dts or 0) * time_base + shift) / time_base)
+        packet.pts = pts
         if packet.dts is not None:
-            packet.dts = round((packet.dts * time_base + shift) / time_base)
-            last_dts = packet.dts * time_base
-        end = max(end, (packet.pts + (packet.duration or 0)) * time_base)
+            dts = round((packet.dts * time_base + shift) / time_base)
+            packet.dts = dts
+            last_dts = dts * time_base
+        end = max(end, (pts + (packet.duration or 0)) * time_base)
         packet.stream = video
         out.mux(packet)
     return end, last_dts
@@ -190,7 +211,7 @@ class _Letterbox:
 
     def __init__(self, width: int, height: int) -> None:
         self.width, self.height = width, height
-        self._graph: Any = None
+        self._graph: Graph | None = None
         self._input: tuple[int, int, str] | None = None
 
     def __call__(self, frame: VideoFrame) -> VideoFrame:
@@ -200,11 +221,11 @@ class _Letterbox:
         if self._graph is None or self._input != shape:
             self._graph, self._input = self._build(frame), shape
         self._graph.push(frame)
-        return self._graph.pull()
+        return cast("VideoFrame", self._graph.pull())  # a video graph gives video frames
 
-    def _build(self, frame: VideoFrame) -> Any:
+    def _build(self, frame: VideoFrame) -> Graph:
         av = load_av()
-        graph = av.filter.Graph()
+        graph: Graph = av.filter.Graph()
         chain = [
             graph.add_buffer(width=frame.width, height=frame.height, format=frame.format,
                              time_base=frame.time_base or Fraction(1, 24)),
@@ -215,7 +236,7 @@ class _Letterbox:
             graph.add("format", "yuv420p"),
             graph.add("buffersink"),
         ]  # fmt: skip
-        for a, b in zip(chain, chain[1:], strict=False):
+        for a, b in itertools.pairwise(chain):
             a.link_to(b)
         graph.configure()
         return graph

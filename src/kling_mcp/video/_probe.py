@@ -32,9 +32,9 @@ def probe_source(source: Source) -> ClipInfo:
             raise VideoError(f"'{describe(source)}' has a video track with no picture size.", reason="unreadable")
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         audio = container.streams.audio[0] if container.streams.audio else None
-        is_path = isinstance(source, (str, os.PathLike))
+        path = Path(source) if isinstance(source, (str, os.PathLike)) else None
         return ClipInfo(
-            path=Path(source) if is_path else Path(""),
+            path=path or Path(),
             container=_container_name(container, source),
             duration_s=round(video_seconds(container, stream), 6),
             width=width,
@@ -45,7 +45,7 @@ def probe_source(source: Source) -> ClipInfo:
             audio_codec=audio.codec_context.name if audio is not None else None,
             audio_sample_rate=audio.codec_context.sample_rate if audio is not None else None,
             audio_channels=audio.codec_context.channels if audio is not None else None,
-            size_bytes=Path(source).stat().st_size if is_path else 0,
+            size_bytes=path.stat().st_size if path is not None else 0,
         )
 
 

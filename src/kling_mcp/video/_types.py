@@ -11,7 +11,7 @@ from typing import Any
 class ClipInfo:
     """What :func:`probe` reads from a clip."""
 
-    path: Path
+    path: Path  # the file probed (``Path()`` and size 0 when the emulator probes bytes in memory)
     container: str  # "mp4", "mov", "webm", "matroska", or FFmpeg's name for another format
     duration_s: float  # the video track's length
     width: int
