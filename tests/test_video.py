@@ -233,7 +233,10 @@ def test_sound_stays_in_sync_and_silent_clips_get_silence(clips: Callable[..., P
     ]
     result = join(parts, tmp_path / "mixed.mp4")
     assert not result.reencoded and result.has_audio
-    assert result.notes == ("Clip 2 had no sound: silence was added.",)
+    assert result.notes == (
+        "The sound was re-encoded (AAC) into one track, cut to each clip's picture.",
+        "Clip 2 had no sound: silence was added.",
+    )
     with av.open(str(result.path)) as container:
         audio = container.streams.audio[0]
         levels = []

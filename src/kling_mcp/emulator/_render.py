@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 FPS = 24
 CACHE_ENV = "KLING_MCP_EMULATOR_CACHE"
 # Bumped whenever rendering changes, so a cache never serves clips made the old way.
-RENDER_VERSION = 2
+RENDER_VERSION = 3
 _CACHE_LIMIT_BYTES = 1 << 30
 _CONTAINERS: dict[str, Container] = {"MP4": "mp4", "MOV": "mov", "WEBM": "webm"}
 _BAR_ROWS = 16

@@ -39,10 +39,10 @@ PCM_FORMAT = "flt"
 BYTES_PER_SAMPLE = 4 * CHANNELS
 
 _VIDEO_CODECS: dict[Container, str] = {"mp4": "libx264", "mov": "libx264", "webm": "libvpx"}
-_AUDIO_CODECS: dict[Container, tuple[str, str]] = {  # codec, sample format it takes
-    "mp4": ("aac", "fltp"),
-    "mov": ("aac", "fltp"),
-    "webm": ("libopus", "flt"),
+_AUDIO_CODECS: dict[Container, tuple[str, str, int]] = {  # codec, sample format it takes, bits per second
+    "mp4": ("aac", "fltp", 192_000),
+    "mov": ("aac", "fltp", 192_000),
+    "webm": ("libopus", "flt", 128_000),
 }
 # VP8 rather than VP9 for WebM: about twice as fast at these settings, and played everywhere WebM is.
 _VIDEO_OPTIONS: dict[tuple[str, Speed], dict[str, str]] = {
@@ -70,10 +70,11 @@ class AudioTrack:
 
     def __init__(self, out: OutputContainer, container: Container) -> None:
         av = load_av()
-        codec, sample_format = _AUDIO_CODECS[container]
+        codec, sample_format, bit_rate = _AUDIO_CODECS[container]
         self._out = out
         self._stream = cast("AudioStream", out.add_stream(codec, rate=SAMPLE_RATE, layout="stereo"))
         self._stream.format = sample_format
+        self._stream.bit_rate = bit_rate
         frame_size = self._stream.codec_context.frame_size or 1024
         self._resampler = av.AudioResampler(format=sample_format, layout="stereo", rate=SAMPLE_RATE,
                                             frame_size=frame_size)  # fmt: skip

@@ -52,6 +52,9 @@ def join(paths: Sequence[str | os.PathLike[str]], out_path: str | os.PathLike[st
     reason = _why_reencode(clips, container)
     with_sound = any(clip.has_audio for clip in clips)
     notes: list[str] = []
+    if with_sound:
+        codec = "Opus" if container == "webm" else "AAC"
+        notes.append(f"The sound was re-encoded ({codec}) into one track, cut to each clip's picture.")
     silent = [str(i + 1) for i, clip in enumerate(clips) if not clip.has_audio]
     if with_sound and silent:
         notes.append(f"Clip{'s' if len(silent) > 1 else ''} {', '.join(silent)} had no sound: silence was added.")
