@@ -13,11 +13,14 @@ from typing import Any
 import av
 import httpx
 import pytest
+from mcp import Client
 
 from kling_mcp.catalog import get_model
-from kling_mcp.emulator import Emulator, placeholder_png, run_emulator_in_thread
+from kling_mcp.emulator import Emulator, placeholder_png, run_emulator, run_emulator_in_thread
 from kling_mcp.emulator._render import CACHE_ENV
 from kling_mcp.payload import VideoRequest, build_payload
+from kling_mcp.server import create_server
+from kling_mcp.settings import Settings
 from kling_mcp.video import extract_frame, probe
 from kling_mcp.video._encode import ClipWriter
 
@@ -166,3 +169,35 @@ def test_a_video_url_with_another_format_is_not_found(emu: Emulator, http: httpx
     item = finished(emu, http, task(output_format="WEBM"))
     assert http.get(item["videoURL"].replace(".webm", ".mp4")).status_code == 404
     assert http.get(item["videoURL"]).status_code == 200
+
+
+async def test_a_simulated_edit_of_a_local_clip_is_billed_for_its_real_length(tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    clip = media / "rain.mp4"
+    with ClipWriter(clip, "mp4", width=1280, height=720, fps=24, audio=True) as writer:
+        for i in range(100):  # 4.17 s
+            frame = av.VideoFrame(1280, 720, "yuv420p")
+            for plane in frame.planes:
+                plane.update(bytes([40 + i]) * plane.buffer_size)
+            writer.add_frame(frame)
+        writer.add_pcm(bytes(round(100 / 24 * 48_000) * 8))  # silence
+    async with run_emulator(api_key=KEY, job_seconds=(0.1, 0.2)) as emulator:
+        settings = Settings(
+            api_key=KEY, base_url=emulator.url, data_dir=tmp_path / "data", output_dir=tmp_path / "out",
+            media_roots=[media], poll_initial_s=0.1, poll_max_s=0.3,
+        )  # fmt: skip
+        async with Client(create_server(settings)) as client:
+            arguments = {"model": "klingai:kling-video@o3-standard", "prompt": "Make it rain", "video": str(clip)}
+            submitted = await client.call_tool("edit_video", arguments)
+            assert not submitted.is_error, submitted.content
+            job = submitted.structured_content
+            assert job is not None
+            done = await client.call_tool("wait_for_video", {"task_id": job["task_id"], "timeout_seconds": 20})
+            saved = await client.call_tool("download_video", {"task_id": job["task_id"]})
+    assert done.structured_content is not None and saved.structured_content is not None
+    rate = Decimal("0.126")  # O3 Standard with a video input, per second
+    assert job["estimate"]["seconds"] == 5  # priced ahead for the clip's length, rounded up to whole seconds
+    assert Decimal(str(done.structured_content["cost_usd"])) == (rate * Decimal("4.167")).quantize(Decimal("1e-6"))
+    [file] = saved.structured_content["files"]
+    assert probe(file["path"]).duration_s == pytest.approx(100 / 24, abs=0.05)
