@@ -272,6 +272,24 @@ def test_joining_into_webm_reencodes_h264_and_says_why(clips: Callable[..., Path
     assert info.duration_s == pytest.approx(4.0, abs=0.05)
 
 
+def test_join_reports_progress_and_stops_when_asked(clips: Callable[..., Path], tmp_path: Path) -> None:
+    parts = [clips(".mp4", frames=48), clips(".mp4", width=640, height=360, frames=48, tint=2)]
+    seen: list[float] = []
+    join(parts, tmp_path / "ok.mp4", on_progress=seen.append)
+    assert seen == sorted(seen) and len(seen) >= 4 and seen[-1] == 1.0
+
+    class Stop(Exception):
+        pass
+
+    def stop_halfway(share: float) -> None:
+        if share >= 0.5:
+            raise Stop
+
+    with pytest.raises(Stop):
+        join(parts, tmp_path / "stopped.mp4", on_progress=stop_halfway)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.mp4"]
+
+
 def test_a_failed_join_leaves_no_file(clips: Callable[..., Path], tmp_path: Path) -> None:
     bogus = tmp_path / "bogus.mp4"
     bogus.write_bytes(b"\x00" * 100)

@@ -10,7 +10,8 @@ code (``not_found``, ``not_a_video``, ``unreadable``, ``bad_argument``...).
 - :func:`probe` (path) -> :class:`ClipInfo`: container, duration, size, frame rate, codecs, audio.
 - :func:`extract_frame` (path, ``"first"`` | ``"last"`` | seconds, out_png) -> :class:`FrameInfo`.
 - :func:`thumbnail_png` (png_path, max_side=256) -> PNG bytes, for MCP image content.
-- :func:`join` (paths, out_path) -> :class:`JoinResult`: stream copy when possible, else re-encode.
+- :func:`join` (paths, out_path, on_progress=None) -> :class:`JoinResult`: stream copy when possible,
+  else re-encode.
 - :func:`contact_sheet` (paths, out_png, frames_per_clip=4) -> the PNG's path.
 
 Outputs are written to a temporary file beside the target and renamed into place, so a

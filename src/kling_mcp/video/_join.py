@@ -33,7 +33,12 @@ if TYPE_CHECKING:
     from av.video.stream import VideoStream
 
 
-def join(paths: Sequence[str | os.PathLike[str]], out_path: str | os.PathLike[str]) -> JoinResult:
+Progress = Callable[[float], None]
+
+
+def join(
+    paths: Sequence[str | os.PathLike[str]], out_path: str | os.PathLike[str], *, on_progress: Progress | None = None
+) -> JoinResult:
     """Join clips, in order, into ``out_path`` (``.mp4``, ``.mov`` or ``.webm``; written atomically).
 
     The video is copied without re-encoding when every clip has the same codec, size, frame
@@ -43,7 +48,11 @@ def join(paths: Sequence[str | os.PathLike[str]], out_path: str | os.PathLike[st
 
     Sound is always re-encoded into one continuous track (AAC, or Opus in WebM), cut to each
     clip's picture so it stays in sync; a clip without sound gets silence when another has
-    sound. Raises :class:`VideoError`.
+    sound.
+
+    ``on_progress``, if given, is called from time to time with the share of the output written
+    (0 to 1); an exception raised from it stops the join and leaves no file. Raises
+    :class:`VideoError`.
     """
     if not paths:
         raise VideoError("Give at least one clip to join.", reason="bad_argument")
@@ -58,12 +67,20 @@ def join(paths: Sequence[str | os.PathLike[str]], out_path: str | os.PathLike[st
     silent = [str(i + 1) for i, clip in enumerate(clips) if not clip.has_audio]
     if with_sound and silent:
         notes.append(f"Clip{'s' if len(silent) > 1 else ''} {', '.join(silent)} had no sound: silence was added.")
+    total = sum(clip.duration_s for clip in clips) or 1.0
+
+    def report(seconds: Fraction) -> None:
+        if on_progress is not None:
+            on_progress(min(1.0, float(seconds) / total))
+
     with atomic_output(out_path) as temp:
         if reason is None:
-            _copy(clips, temp, container, with_sound)
+            _copy(clips, temp, container, with_sound, report)
         else:
-            notes.extend(_reencode(clips, temp, container, with_sound))
+            notes.extend(_reencode(clips, temp, container, with_sound, report))
     made = probe(out_path)
+    if on_progress is not None:
+        on_progress(1.0)
     return JoinResult(
         path=Path(out_path), duration_s=made.duration_s, width=made.width, height=made.height, fps=made.fps,
         has_audio=made.has_audio, reencoded=reason is not None, reason=reason, notes=tuple(notes),
@@ -98,7 +115,9 @@ def _codec_parameters(path: Path) -> bytes:
 # -- stream copy ------------------------------------------------------------------------
 
 
-def _copy(clips: Sequence[ClipInfo], temp: Path, container: Container, with_sound: bool) -> None:
+def _copy(
+    clips: Sequence[ClipInfo], temp: Path, container: Container, with_sound: bool, report: Callable[[Fraction], None]
+) -> None:
     out = open_output(temp, container)
     try:
         with open_video(clips[0].path) as (_, first):
@@ -112,6 +131,7 @@ def _copy(clips: Sequence[ClipInfo], temp: Path, container: Container, with_soun
             if sound is not None:
                 _add_clip_sound(sound, clip, end)
             start = end
+            report(end)
         if sound is not None:
             sound.flush()
     finally:
@@ -156,7 +176,9 @@ def _copy_packets(
 # -- re-encode --------------------------------------------------------------------------
 
 
-def _reencode(clips: Sequence[ClipInfo], temp: Path, container: Container, with_sound: bool) -> list[str]:
+def _reencode(
+    clips: Sequence[ClipInfo], temp: Path, container: Container, with_sound: bool, report: Callable[[Fraction], None]
+) -> list[str]:
     width, height = max(((c.width, c.height) for c in clips), key=lambda size: size[0] * size[1])
     width, height = width - width % 2, height - height % 2
     rates = {_exact_rate(c.fps) for c in clips}
@@ -173,7 +195,7 @@ def _reencode(clips: Sequence[ClipInfo], temp: Path, container: Container, with_
         for clip in clips:
             # Frame counts follow the running total, so rounding never accumulates into drift.
             frames = round((start + Fraction(clip.duration_s)) * fps) - writer.frames
-            _write_clip_frames(writer, clip, frames, _Letterbox(width, height))
+            _write_clip_frames(writer, clip, frames, _Letterbox(width, height), report)
             end = Fraction(writer.frames) / fps
             if writer.audio is not None:
                 _add_clip_sound(writer.audio, clip, end)
@@ -185,8 +207,21 @@ def _exact_rate(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
 
 
-def _write_clip_frames(writer: ClipWriter, clip: ClipInfo, count: int, fit: Callable[[VideoFrame], VideoFrame]) -> None:
+def _write_clip_frames(
+    writer: ClipWriter,
+    clip: ClipInfo,
+    count: int,
+    fit: Callable[[VideoFrame], VideoFrame],
+    report: Callable[[Fraction], None],
+) -> None:
     """Write ``count`` frames at the writer's rate: each the source frame on screen at that time."""
+    every = max(1, round(writer.fps))  # report about once a second of output
+
+    def add(frame: VideoFrame) -> None:
+        writer.add_frame(frame)
+        if writer.frames % every == 0:
+            report(writer.frames / writer.fps)
+
     slack = 0.25 / float(writer.fps)
     written = 0
     shown: VideoFrame | None = None
@@ -197,7 +232,7 @@ def _write_clip_frames(writer: ClipWriter, clip: ClipInfo, count: int, fit: Call
             while written < count and at > written / writer.fps + slack:
                 if fitted is None:
                     fitted = fit(shown if shown is not None else frame)
-                writer.add_frame(fitted)
+                add(fitted)
                 written += 1
             if written == count:
                 return
@@ -206,7 +241,7 @@ def _write_clip_frames(writer: ClipWriter, clip: ClipInfo, count: int, fit: Call
         raise VideoError(f"'{clip.path}' has no frames.", reason="unreadable")
     fitted = fitted or fit(shown)
     for _ in range(count - written):
-        writer.add_frame(fitted)
+        add(fitted)
 
 
 class _Letterbox:
