@@ -71,13 +71,14 @@ def clip_seconds(task: dict[str, Any], media: MediaLookup, edit_source_seconds: 
     inputs = task.get("inputs")
     if isinstance(inputs, dict) and inputs.get("video"):
         return source_clip_seconds(task, media) or float(edit_source_seconds)
-    estimate = estimate_cost(task)
+    estimate = estimate_cost(task)  # the duration asked for, or the model's default
+    # check() lets no task through without a known model, so the fallback is never used.
     return float(estimate.seconds) if estimate is not None and estimate.seconds is not None else 5.0
 
 
 def cost_of_one(task: dict[str, Any], seconds: float) -> float | None:
-    """What Runware charges for one result: the rate times the clip's seconds."""
-    estimate = estimate_cost(task, source_seconds=1)
+    """What Runware charges for one result: the rate for the task's mode times the clip's seconds."""
+    estimate = estimate_cost(task)
     if estimate is None:
         return None
     cost = estimate.rate_per_second * Decimal(str(seconds))
