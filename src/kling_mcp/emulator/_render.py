@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import getpass
 import hashlib
 import io
 import math
@@ -131,8 +132,8 @@ def source_clip_seconds(task: Mapping[str, Any], media: MediaLookup) -> float | 
 
 def plan_clip(task: Mapping[str, Any], index: int, seconds: float, media: MediaLookup) -> ClipPlan:
     """What result ``index`` of a task looks like, lasting ``seconds``."""
-    inputs = task.get("inputs") if isinstance(task.get("inputs"), Mapping) else {}
-    assert isinstance(inputs, Mapping)
+    given = task.get("inputs")
+    inputs: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
     settings = task.get("providerSettings")
     klingai = settings.get("klingai") if isinstance(settings, Mapping) else None
     sound = isinstance(klingai, Mapping) and klingai.get("sound") is True
@@ -199,12 +200,13 @@ def cache_dir() -> Path:
     configured = os.environ.get(CACHE_ENV)
     if configured:
         return Path(configured).expanduser()
-    user = os.getuid() if hasattr(os, "getuid") else os.getlogin()
+    user = os.getuid() if hasattr(os, "getuid") else getpass.getuser()
     return Path(tempfile.gettempdir()) / f"kling-mcp-emulator-videos-{user}"
 
 
-_render_locks: dict[str, threading.Lock] = {}
-_render_locks_guard = threading.Lock()
+# One render at a time: two downloads of a new clip render it once, and the emulator never
+# takes more than a core or so from the program it stands in for.
+_RENDERING = threading.Lock()
 
 
 def render(plan: ClipPlan, folder: Path | None = None) -> Path:
@@ -212,14 +214,13 @@ def render(plan: ClipPlan, folder: Path | None = None) -> Path:
     folder = folder or cache_dir()
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = folder / f"{plan.key()}.{plan.container}"
-    with _render_locks_guard:
-        lock = _render_locks.setdefault(path.name, threading.Lock())
-    with lock:  # two downloads of one new clip render it once
-        if path.exists():
-            os.utime(path)  # recently used: kept longest when the cache is trimmed
-            return path
-        with atomic_output(path) as temp:
-            _encode(plan, temp)
+    if path.exists():
+        os.utime(path)  # recently used: kept longest when the cache is trimmed
+        return path
+    with _RENDERING:
+        if not path.exists():  # unless another download rendered it meanwhile
+            with atomic_output(path) as temp:
+                _encode(plan, temp)
     _trim(folder, keep=path)
     return path
 
