@@ -20,7 +20,7 @@ import av
 import pytest
 
 from kling_mcp.video import VideoError, contact_sheet, extract_frame, join, probe, thumbnail_png
-from kling_mcp.video._encode import ClipWriter
+from kling_mcp.video._encode import AudioTrack, ClipWriter, open_output
 
 # Frame-index digits as luma levels _BASE + digit * _STEP: far enough apart to survive encoding,
 # and inside the range where the tints below stay clear of RGB clipping.
@@ -159,7 +159,16 @@ def test_probe_refuses_what_is_not_a_video(tmp_path: Path) -> None:
     png.write_bytes(thumbnail_png(make_clip(tmp_path / "c.mp4", frames=2)))
     text = tmp_path / "notes.mp4"
     text.write_text("not a video at all")
-    cases = {png: "not_a_video", text: "not_a_video", tmp_path / "missing.mp4": "not_found", tmp_path: "not_a_file"}
+    sound = tmp_path / "song.m4a"
+    out = open_output(sound, "mp4")
+    track = AudioTrack(out, "mp4")
+    track.add_pcm(_tone(0.5))
+    track.flush()
+    out.close()
+    cases = {
+        png: "not_a_video", text: "not_a_video", sound: "not_a_video",
+        tmp_path / "missing.mp4": "not_found", tmp_path: "not_a_file",
+    }  # fmt: skip
     for path, reason in cases.items():
         with pytest.raises(VideoError) as caught:
             probe(path)

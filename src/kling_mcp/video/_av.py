@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 # Demuxers that read still images: such a file opens like a one-frame video, but is not one.
 _IMAGE_FORMATS = ("image2", "_pipe", "gif", "apng")
+_ATTACHED_PICTURE = 1024  # AV_DISPOSITION_ATTACHED_PIC
 
 
 def load_av() -> Any:
@@ -73,11 +74,12 @@ def open_video(source: Source) -> Iterator[tuple[InputContainer, VideoStream]]:
     except (av.error.FFmpegError, OSError) as exc:
         raise VideoError(f"'{name}' cannot be read: {exc}.", reason="unreadable") from None
     try:
-        format_names = container.format.name
-        if not container.streams.video or any(f in format_names for f in _IMAGE_FORMATS):
-            what = "an image" if container.streams.video else "audio only" if container.streams.audio else "no video"
+        # Cover art in an audio file is a one-picture "video" stream: not a video.
+        moving = [s for s in container.streams.video if not s.disposition & _ATTACHED_PICTURE]
+        if not moving or any(f in container.format.name for f in _IMAGE_FORMATS):
+            what = "audio only" if container.streams.audio else "an image" if container.streams.video else "no video"
             raise VideoError(f"'{name}' is not a video: it holds {what}.", reason="not_a_video")
-        stream = container.streams.video[0]
+        stream = moving[0]
         stream.thread_type = "AUTO"
         yield container, stream
     except av.error.FFmpegError as exc:
