@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ._av import open_video, packed_rows, rgb_frame, write_png
 from ._errors import VideoError
 from ._frames import first_frame, frames_at, last_frame
-from ._probe import video_seconds
+from ._probe import probe, video_seconds
 
 if TYPE_CHECKING:
     from av.video.frame import VideoFrame
@@ -30,15 +30,14 @@ def contact_sheet(
         raise VideoError("Give at least one clip for a contact sheet.", reason="bad_argument")
     if not 1 <= frames_per_clip <= 16:
         raise VideoError("frames_per_clip must be 1 to 16.", reason="bad_argument")
-    rows = [_clip_row(path, frames_per_clip) for path in paths]
-    first = rows[0][0]
+    shape = probe(paths[0])
     cell_w = CELL_WIDTH
-    cell_h = max(2, round(CELL_WIDTH * first.height / first.width))
+    cell_h = max(2, round(CELL_WIDTH * shape.height / shape.width))
     width = _GAP + frames_per_clip * (cell_w + _GAP)
-    height = _GAP + len(rows) * (cell_h + _GAP)
+    height = _GAP + len(paths) * (cell_h + _GAP)
     canvas = bytearray(_BACKGROUND * (width * height))
-    for r, frames in enumerate(rows):
-        for c, frame in enumerate(frames):
+    for r, path in enumerate(paths):  # one clip's frames in memory at a time
+        for c, frame in enumerate(_clip_row(path, frames_per_clip)):
             _paste(canvas, width, frame, _GAP + c * (cell_w + _GAP), _GAP + r * (cell_h + _GAP), cell_w, cell_h)
     return write_png(rgb_frame(bytes(canvas), width, height), out_png)
 
