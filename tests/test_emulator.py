@@ -173,9 +173,9 @@ async def test_seed_request_runs_to_a_downloadable_mp4_with_the_real_cost(
 
     video = await client.get(item["videoURL"])
     assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
-    assert video.content == placeholder_mp4()
     assert video.content[4:8] == b"ftyp"
-    assert [b.kind for b in parse_boxes(video.content)] == [b"ftyp", b"moov", b"mdat"]
+    kinds = [b.kind for b in parse_boxes(video.content)]
+    assert kinds.index(b"moov") < kinds.index(b"mdat")  # playable while it downloads
     assert emu.stats.submissions[task["taskUUID"]] == 1
 
 
@@ -475,7 +475,7 @@ def test_threaded_runner_for_sync_callers() -> None:
             assert c.post(emu.url, json=[task]).status_code == 200
             [item] = c.post(emu.url, json=[{"taskType": "getResponse", "taskUUID": task["taskUUID"]}]).json()["data"]
             assert item["status"] == "success"
-            assert c.get(item["videoURL"]).content == placeholder_mp4()
+            assert c.get(item["videoURL"]).content[4:8] == b"ftyp"
         assert emu.stats.accepted[task["taskUUID"]] == 1
 
 

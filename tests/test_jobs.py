@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kling_mcp.emulator import Fault, placeholder_mp4, run_emulator
+from kling_mcp.emulator import Fault, run_emulator
 from kling_mcp.jobs import Caps, MissingApiKey
 from kling_mcp.ledger import JobRecord, Ledger, SpendCapExceeded
 
@@ -37,7 +37,7 @@ async def test_a_job_runs_to_success_with_the_estimated_cost(emu, ledger_at: Pat
     assert usd(done.cost_usd) == prepared.estimate.total == Decimal("0.896")
     [result] = done.results
     async with httpx.AsyncClient() as http:
-        assert (await http.get(result["video_url"])).content == placeholder_mp4()
+        assert (await http.get(result["video_url"])).content[4:8] == b"ftyp"
     assert emu.stats.accepted[job.task_uuid] == 1
 
 

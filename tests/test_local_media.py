@@ -14,7 +14,7 @@ import anyio
 import pytest
 from mcp import Client, types
 
-from kling_mcp.emulator import Fault, placeholder_mp4, run_emulator
+from kling_mcp.emulator import Fault, run_emulator
 from kling_mcp.files._sandbox import MB
 from kling_mcp.ledger import Ledger
 from kling_mcp.server import create_server
@@ -173,7 +173,7 @@ async def test_local_first_frame_to_video_file_on_disk(emu, tmp_path: Path, medi
     assert body is not None
     [file] = body["files"]
     path = Path(file["path"])
-    assert path.read_bytes() == placeholder_mp4() and file["size_bytes"] == len(placeholder_mp4())
+    assert path.read_bytes()[4:8] == b"ftyp" and file["size_bytes"] == path.stat().st_size
     assert path.parent == (tmp_path / "out").resolve() and path.name.endswith(f"_the-cat-blinks-slowly_{job_body['task_id'][:8]}.mp4")
     links = [c for c in saved.content if c.type == "resource_link"]
     assert [(str(link.uri), link.mime_type) for link in links] == [(path.as_uri(), "video/mp4")]
@@ -349,7 +349,7 @@ async def test_downloads_never_overwrite_silently(emu, tmp_path: Path, media: Pa
         replaced = await client.call_tool(
             "download_video", {"task_id": task_id, "filename": "kite.mp4", "subfolder": "kites", "overwrite": True}
         )
-        assert not replaced.is_error and (out / "kite.mp4").read_bytes() == placeholder_mp4()
+        assert not replaced.is_error and (out / "kite.mp4").read_bytes()[4:8] == b"ftyp"
         elsewhere = await client.call_tool("download_video", {"task_id": task_id, "subfolder": "other"})
     first, second, third = (r.structured_content["files"][0] for r in (default, again, elsewhere))  # type: ignore[index]
     assert first["already_downloaded"] is False and second == first | {"already_downloaded": True}

@@ -70,7 +70,7 @@ async def run_demo() -> int:
         env={"KLING_MCP_DATA_DIR": str(base / "data"), "PYTHONUNBUFFERED": "1", **_passthrough()},
     )
     say("kling-mcp demo: a real MCP session over stdio with `kling-mcp --simulate`")
-    say("(the built-in Runware emulator: no account, no cost, placeholder videos)\n")
+    say("(the built-in Runware emulator: no account, no cost, simulated videos)\n")
     started = time.monotonic()
 
     async def confirm(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
@@ -171,7 +171,7 @@ async def run_demo() -> int:
         total += view["cost_usd"]
 
         say(f"\nsimulated spend: ${total:.3f}. Done in {time.monotonic() - started:.1f} s.")
-        say(f"(The videos are the emulator's one-second placeholder. The demo's files stay in {base}; delete it when done.)")
+        say(f"(The videos are the emulator's rendered stand-ins. The demo's files stay in {base}; delete it when done.)")
         say("Next: add kling-mcp to your MCP client (see the README) with RUNWARE_API_KEY set.")
     return 0
 

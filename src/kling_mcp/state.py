@@ -103,7 +103,7 @@ def make_lifespan(
                 poll_initial, poll_max = min(poll_initial, 1.0), min(poll_max, 2.0)
                 log.warning(
                     "SIMULATE MODE: requests go to kling-mcp's built-in Runware emulator at %s, not to Runware. "
-                    "Nothing is paid; videos are placeholders. Jobs are kept in %s, shared with every "
+                    "Nothing is paid; videos are simulated. Jobs are kept in %s, shared with every "
                     "simulating server that uses this data folder.", base_url, data_dir,
                 )  # fmt: skip
             # Simulated jobs never go into a shared database, where real instances would poll them.

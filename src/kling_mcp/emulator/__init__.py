@@ -2,7 +2,8 @@
 Runware task API for videoInference, getResponse and mediaStorage.
 
 The test suite and ``--simulate`` mode use it in place of Runware. Jobs finish
-on a (scalable) clock, results download as a small valid MP4, and faults
+on a (scalable) clock, results download as real clips that follow the request
+(size, length, format, sound, first and last frames; see ``_render``), and faults
 (HTTP errors, slow or dropped connections, broken JSON, failed jobs) can be
 injected from Python or over HTTP. Everything received is recorded in
 ``Emulator.stats``.

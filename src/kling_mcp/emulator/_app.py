@@ -7,17 +7,18 @@ import json
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from ._emulator import DOCS_TASKS, Emulator, Outcome
 from ._faults import HTTP_FAULTS, Fault
-from ._mp4 import placeholder_mp4
+from ._render import container_of, mime_type, plan_clip, render
 
 _UNPARSEABLE = object()
 
@@ -162,14 +163,21 @@ class EmulatorApp:
     # -- downloads -------------------------------------------------------------------
 
     async def _video(self, request: Request) -> Response:
-        name: str = request.path_params["name"]
-        video_uuid = name.removesuffix(".mp4")
-        state = self.emulator.video(video_uuid) if name.endswith(".mp4") else "missing"
+        video_uuid, _, extension = request.path_params["name"].partition(".")
+        state = self.emulator.video(video_uuid)
+        clip = self.emulator.clip(video_uuid)
         if state == "expired":
             return _json(404, {"error": "expired", "message": "This video URL has expired: its ttl has passed."})
-        if state == "missing":
+        if state == "missing" or clip is None or extension != container_of(clip[0].task):
             return _json(404, {"error": "notFound", "message": "No video at this URL."})
-        return Response(placeholder_mp4(), media_type="video/mp4")
+        job, index = clip
+
+        def rendered() -> Path:
+            return render(plan_clip(job.task, index, job.clip_seconds, self.emulator.media))
+
+        # Rendering takes CPU seconds the first time: off the event loop, so polls stay quick.
+        path = await asyncio.to_thread(rendered)
+        return FileResponse(path, media_type=mime_type(container_of(job.task)))
 
     async def _media(self, request: Request) -> Response:
         media = self.emulator.media(request.path_params["media_uuid"])

@@ -270,7 +270,8 @@ class Emulator:
             self.stats.faults_fired[fault.kind] += 1
         job = new_job(
             task, now=self._clock(), rng=self._rng, job_seconds=self.job_seconds, time_scale=self.time_scale,
-            edit_source_seconds=self.edit_source_seconds, failure=None if fault is None else Failure.from_fault(fault),
+            edit_source_seconds=self.edit_source_seconds, media=self.media,
+            failure=None if fault is None else Failure.from_fault(fault),
         )  # fmt: skip
         self._jobs[task_uuid] = job
         for result in job.results:
@@ -324,6 +325,13 @@ class Emulator:
             if job.url_lifetime is not None and now >= result.finish_at + job.url_lifetime:
                 return "expired"
             return "ready"
+
+    def clip(self, video_uuid: str) -> tuple[Job, int] | None:
+        """The job behind a result video and the result's index, for rendering it."""
+        with self._lock:
+            job = self._videos.get(video_uuid)
+            result = job.result_for(video_uuid) if job is not None else None
+            return None if job is None or result is None else (job, result.index)
 
     def media(self, media_uuid: str) -> Media | None:
         with self._lock:

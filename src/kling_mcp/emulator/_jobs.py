@@ -15,6 +15,7 @@ from typing import Any
 
 from ..pricing import estimate_cost
 from ._faults import ErrorForm, Fault
+from ._render import MediaLookup, container_of, source_clip_seconds
 
 DOCS_VIDEO = "https://runware.ai/docs/en/video-inference/api-reference"
 
@@ -53,6 +54,8 @@ class Job:
     results: tuple[Result, ...]
     failure: Failure | None
     url_lifetime: float | None  # seconds a result URL lives after the result is ready; None: for ever
+    task: dict[str, Any]  # as submitted: what each result's clip shows
+    clip_seconds: float  # how long each result's clip lasts (an edit: its source's real length)
 
     def result_for(self, video_uuid: str) -> Result | None:
         return next((r for r in self.results if r.video_uuid == video_uuid), None)
@@ -62,12 +65,23 @@ def random_uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def cost_of_one(task: dict[str, Any], edit_source_seconds: int) -> float | None:
-    """What Runware charges for one result: the rate times the clip's seconds."""
-    estimate = estimate_cost(task, source_seconds=edit_source_seconds)
-    if estimate is None or estimate.seconds is None:
+def clip_seconds(task: dict[str, Any], media: MediaLookup, edit_source_seconds: int) -> float:
+    """How long each result lasts: the requested duration, or for an edit the real length of the
+    uploaded source clip (``edit_source_seconds`` when the source cannot be read, e.g. a URL)."""
+    inputs = task.get("inputs")
+    if isinstance(inputs, dict) and inputs.get("video"):
+        return source_clip_seconds(task, media) or float(edit_source_seconds)
+    estimate = estimate_cost(task)  # the duration asked for, or the model's default
+    # check() lets no task through without a known model, so the fallback is never used.
+    return float(estimate.seconds) if estimate is not None and estimate.seconds is not None else 5.0
+
+
+def cost_of_one(task: dict[str, Any], seconds: float) -> float | None:
+    """What Runware charges for one result: the rate for the task's mode times the clip's seconds."""
+    estimate = estimate_cost(task)
+    if estimate is None:
         return None
-    cost = estimate.rate_per_second * Decimal(estimate.seconds)
+    cost = estimate.rate_per_second * Decimal(str(seconds))
     return float(cost.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP))
 
 
@@ -79,6 +93,7 @@ def new_job(
     job_seconds: tuple[float, float],
     time_scale: float,
     edit_source_seconds: int,
+    media: MediaLookup,
     failure: Failure | None,
 ) -> Job:
     number = task.get("numberResults", 1)
@@ -87,7 +102,8 @@ def new_job(
     # results finish one after the other, never together.
     width = (hi - lo) / number
     durations = [rng.uniform(lo + i * width, lo + (i + 1) * width) * time_scale for i in range(number)]
-    cost = cost_of_one(task, edit_source_seconds) if task.get("includeCost") is True else None
+    seconds = clip_seconds(task, media, edit_source_seconds)
+    cost = cost_of_one(task, seconds) if task.get("includeCost") is True else None
     results = tuple(
         Result(i, now + d, random_uuid(rng), rng.randrange(1, 2**31), cost) for i, d in enumerate(durations)
     )
@@ -98,6 +114,8 @@ def new_job(
         results=results,
         failure=failure,
         url_lifetime=None if ttl is None else ttl * time_scale,
+        task=task,
+        clip_seconds=seconds,
     )
 
 
@@ -122,7 +140,7 @@ def poll(job: Job, *, now: float, base_url: str) -> tuple[list[dict[str, Any]], 
                 **head,
                 "status": "success",
                 "videoUUID": result.video_uuid,
-                "videoURL": f"{base_url}/videos/{result.video_uuid}.mp4",
+                "videoURL": f"{base_url}/videos/{result.video_uuid}.{container_of(job.task)}",
             }
             if result.cost is not None:
                 item["cost"] = result.cost
