@@ -73,6 +73,26 @@ def _model_names(value: Any) -> Any:
     return value
 
 
+def without(values: Any, paths: list[str]) -> Any:
+    """A copy of the arguments with the values at these paths (``clips[1].duration``) left out: what
+    remains can still be checked against the model rules, so a call's problems come back together."""
+    import copy
+
+    out = copy.deepcopy(values)
+    for path in paths:
+        steps = [int(s) if s.isdigit() else s for s in re.findall(r"[^.\[\]]+", path)]
+        node = out
+        for step in steps[:-1]:
+            try:
+                node = node[step]
+            except (KeyError, IndexError, TypeError):
+                node = None
+                break
+        if isinstance(node, dict) and steps and isinstance(steps[-1], str):
+            node.pop(steps[-1], None)
+    return out
+
+
 def _decode_json_text(model: type[BaseModel], name: str, value: Any) -> Any:
     """A list or object sent as JSON text, decoded. Some clients (Claude Desktop among them) send
     structured arguments that way; the decoded value is the very one they meant, so this changes

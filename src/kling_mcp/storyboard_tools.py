@@ -82,7 +82,7 @@ class AssembleArgs(_Strict):
 
 
 class StoryboardResult(BaseModel):
-    storyboard_id: str
+    storyboard_id: str | None  # None for a dry run: nothing was created
     status: str
     done: bool
     next_step: str

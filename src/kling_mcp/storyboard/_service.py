@@ -18,7 +18,7 @@ from typing import Any
 
 import anyio
 
-from ..arguments import parse_arguments
+from ..arguments import parse_arguments, without
 from ..budget import Budget
 from ..constraints import Violation
 from ..files import Sandbox
@@ -100,18 +100,25 @@ class StoryboardService:
     async def check(self, arguments: Mapping[str, Any], sandbox: Sandbox) -> StoryboardCheck:
         parsed = parse_arguments(StoryboardArgs, arguments)
         confirm = self.videos.confirm_above_usd
-        if parsed.args is None:
-            return StoryboardCheck(None, [], parsed.violations, None, confirm)
-        args = parsed.args
+        args, bad = parsed.args, {v.field for v in parsed.violations}
+        if args is None:
+            # The clips' other settings are still checked, without the values already refused.
+            args = parse_arguments(StoryboardArgs, without(arguments, sorted(bad))).args
+            if args is None:
+                return StoryboardCheck(None, [], parsed.violations, None, confirm)
         planned, problems = plan_clips(args)
         clips: list[tuple[PlannedClip, Checked]] = []
-        violations = list(problems)
+        violations = list(parsed.violations) + problems
         for clip in planned:
             checked = await self.videos.check_request(clip.tool, clip.request, sandbox, check_costs=False)
             clips.append((clip, checked))
-            violations += [_in_clip(clip.index, v) for v in checked.violations]
-        result = StoryboardCheck(args, clips, violations, None, confirm,
-                                 _decimal(args.max_cost_usd), args.dry_run)  # fmt: skip
+            refused = {f.removeprefix(f"clips[{clip.index}].").split(".")[0] for f in bad}
+            violations += [_in_clip(clip.index, v) for v in checked.violations
+                           if not (v.field.split(".")[0].split("[")[0] in refused
+                                   and any(f.startswith(f"clips[{clip.index}].") for f in bad))]  # fmt: skip
+        # With a refused value the plan is only checked, never made (a default might pass in its place).
+        result = StoryboardCheck(args, clips, violations, None, confirm, _decimal(args.max_cost_usd),
+                                 args.dry_run or parsed.args is None)  # fmt: skip
         result.budget = await self.videos.budget()
         if result.total is not None:
             violations += [_total(v) for v in cost_violations(result.budget, result.total, result.max_cost_usd)]
