@@ -126,7 +126,7 @@ class StoryboardRunner:
             clip.problem = {"error": outcome.kind, "message": outcome.message}
             log.warning("Storyboard %s clip %d was not sent: %s", record.id, clip.index, outcome.message)
             return True
-        log.info("Storyboard %s: clip %d sent as %s", record.id, clip.index, clip.task_uuid)
+        log.debug("Storyboard %s: clip %d sent as %s", record.id, clip.index, clip.task_uuid)
         return False
 
     async def _continuity_frame(self, record: StoryboardRecord, clip: ClipState, before: JobRecord) -> str | None:
