@@ -240,3 +240,33 @@ async def test_kill_9_between_clips_then_restart_completes_with_three_submission
     assert view["status"] == "done", view
     assert video_submissions(emu) == 3 and all(n == 1 for n in emu.stats_dict()["submissions"].values())
     assert Path(view["output"]["path"]).stat().st_size > 0
+
+
+# -- frames and joins by hand ----------------------------------------------------------------------
+
+
+async def test_extract_frame_and_assemble_videos_chain_and_join_clips(emu, tmp_path: Path) -> None:
+    import av
+
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        first = (await client.call_tool("text_to_video", {"model": O3S, "prompt": STORY[0], "duration": 3})).structured_content
+        await client.call_tool("wait_for_video", {"task_id": first["task_id"], "timeout_seconds": 20})
+        frame = await client.call_tool("extract_frame", {"task_id": first["task_id"]})
+        assert not frame.is_error, frame.structured_content
+        png = frame.structured_content["path"]
+        kinds = [c.type for c in frame.content]
+        second = (await client.call_tool("image_to_video", {"model": O3S, "prompt": STORY[1], "duration": 3,
+                                                            "first_frame": png})).structured_content  # fmt: skip
+        await client.call_tool("wait_for_video", {"task_id": second["task_id"], "timeout_seconds": 20})
+        joined = await client.call_tool("assemble_videos", {"items": [first["task_id"], second["task_id"]],
+                                                            "filename": "two-clips"})  # fmt: skip
+        again = await client.call_tool("assemble_videos", {"items": [first["task_id"]], "filename": "two-clips"})
+        neither = await client.call_tool("extract_frame", {"at": "last"})
+    assert "image" in kinds and Path(png).read_bytes()[:4] == b"\x89PNG"
+    assert frame.structured_content["width"] == 1280 and second["local_files"][0]["argument"] == "first_frame"
+    body = joined.structured_content
+    assert not joined.is_error and body["reencoded"] is False and body["duration_s"] == pytest.approx(6.0, abs=0.1)
+    with av.open(body["path"]) as container:
+        assert float(container.duration / av.time_base) == pytest.approx(6.0, abs=0.1)
+    assert again.is_error and again.structured_content["error"] == "file_exists"
+    assert neither.is_error and neither.structured_content["violations"][0]["field"] == "task_id/video"

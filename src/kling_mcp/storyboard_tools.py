@@ -284,10 +284,14 @@ async def extract_frame(ctx: Context, arguments: Any) -> Any:
             "fix": "Use a plain name such as 'hero-frame'."}])  # fmt: skip
     target = state.downloads.output_dir / "frames" / (stem.removesuffix(".png") + ".png")
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         frame = await anyio.to_thread.run_sync(lambda: extract(source, args.at, target))
         thumb = await anyio.to_thread.run_sync(lambda: thumbnail_png(frame.path))
     except VideoError as exc:
-        return _error("video_error", str(exc), fix="Check that the file is a video kling-mcp can read (MP4, MOV, WEBM).")
+        return _video_error(exc)
+    except OSError as exc:
+        return _error("output_folder", f"The frame could not be written: {exc.strerror}.",
+                      fix="Check that the output folder (KLING_MCP_OUTPUT_DIR) is writable.")  # fmt: skip
     result = FrameResult(path=str(frame.path), width=frame.width, height=frame.height, time_s=round(frame.time_s, 3),
                          next_step="Pass path as first_frame (image_to_video) to continue from this frame.")  # fmt: skip
     body = result.model_dump(mode="json")
@@ -323,7 +327,7 @@ async def assemble_videos(ctx: Context, arguments: Any) -> Any:
     try:
         joined = await anyio.to_thread.run_sync(lambda: join(paths, target))
     except VideoError as exc:
-        return _error("video_error", str(exc), fix="Check that every item is a readable video (MP4, MOV, WEBM).")
+        return _video_error(exc)
     result = AssembleResult(
         path=str(joined.path), duration_s=round(joined.duration_s, 3), width=joined.width, height=joined.height,
         size_bytes=joined.path.stat().st_size, reencoded=joined.reencoded, reason=joined.reason,
@@ -357,6 +361,13 @@ async def _video_file(state: AppState, task_id: str | None, video: str | None) -
         return _error("local_files_refused", exc.message, violations=[{
             "field": "video", "rule": exc.reason, "message": exc.message, "fix": exc.fix, "value": video}])  # fmt: skip
     return local.path
+
+
+def _video_error(exc: Any) -> CallToolResult:
+    fixes = {"bad_argument": "Use 'first', 'last', or a time inside the clip.",
+             "write_failed": "Check that the output folder (KLING_MCP_OUTPUT_DIR) is writable and has room."}  # fmt: skip
+    return _error("video_error", str(exc), reason=exc.reason,
+                  fix=fixes.get(exc.reason, "Use a video kling-mcp can read (MP4, MOV, WEBM)."))  # fmt: skip
 
 
 def _answer(body: dict[str, Any]) -> CallToolResult:
