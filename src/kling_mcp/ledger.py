@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -31,6 +32,7 @@ JobStatus = Literal[
     "partial",  # some results succeeded, some failed
     "failed",
     "rejected",  # refused by Runware before it started (nothing charged)
+    "stalled",  # no terminal answer within the maximum age: no longer polled, still looked up on request
 ]
 IN_FLIGHT: tuple[JobStatus, ...] = ("pending", "submitted", "processing", "unknown")
 TERMINAL: tuple[JobStatus, ...] = ("success", "partial", "failed", "rejected")
@@ -90,7 +92,20 @@ SELECT COALESCE(SUM(CASE
 FROM jobs WHERE created_at >= ?
 """
 
+# How inline media (never stored) shows in a stored payload.
+REDACTED_PREFIX = "<inline media, "
 _SECRET_KEY = re.compile(r"api[_-]?key|authori[sz]ation|token|secret|password", re.IGNORECASE)
+
+
+class LedgerUnavailable(Exception):
+    """The data dir or the ledger in it cannot be used. One line: the path, what is wrong, the fix."""
+
+    def __init__(self, path: Path, problem: str, fix: str) -> None:
+        self.path, self.problem, self.fix = path, problem, fix
+        super().__init__(f"The job ledger {path} cannot be used: {problem}. Fix: {fix}")
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": str(self.path), "problem": self.problem, "fix": self.fix}
 
 
 class SpendCapExceeded(Exception):
@@ -159,7 +174,7 @@ def redact_payload(value: Any) -> Any:
         return [redact_payload(v) for v in value]
     if isinstance(value, str) and (value.startswith("data:") or len(value) > 4096):
         digest = hashlib.sha256(value.encode()).hexdigest()[:16]
-        return f"<inline media, {len(value)} characters, sha256 {digest}>"
+        return f"{REDACTED_PREFIX}{len(value)} characters, sha256 {digest}>"
     return value
 
 
@@ -170,16 +185,27 @@ def start_of_utc_day(now: float) -> float:
 
 class Ledger:
     def __init__(self, path: Path) -> None:
+        """Open (or create) the ledger. Raises LedgerUnavailable, never a bare OSError or sqlite3 error;
+        a file that is not a valid ledger is left exactly as it is."""
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _usable_folder(path)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, timeout=15.0, check_same_thread=False, isolation_level=None)
+        try:
+            self._db = sqlite3.connect(path, timeout=15.0, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _unusable(path, exc) from None
         self._db.row_factory = sqlite3.Row
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=15000")
-            self._db.executescript(_SCHEMA)
+        try:
+            with self._lock:
+                # Read before anything is written: a corrupt file fails here, untouched.
+                self._db.execute("PRAGMA schema_version").fetchone()
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute("PRAGMA busy_timeout=15000")
+                self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise _unusable(path, exc) from None
 
     def close(self) -> None:
         with self._lock:
@@ -302,6 +328,38 @@ class Ledger:
                 "SELECT * FROM downloads WHERE task_uuid = ? ORDER BY created_at", (task_uuid,)
             ).fetchall()
         return [dict(r) for r in rows]
+
+
+def _usable_folder(path: Path) -> None:
+    folder = path.parent
+    fix_dir = "set KLING_MCP_DATA_DIR to a folder you can write to"
+    for part in (folder, *folder.parents):
+        if part.exists() and not part.is_dir():
+            raise LedgerUnavailable(path, f"{part} is a file, where a folder is needed", f"move that file away, or {fix_dir}")
+        if part.exists():
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LedgerUnavailable(path, f"its folder {folder} cannot be created ({exc.strerror})", fix_dir) from None
+    if path.exists() and not path.is_file():
+        raise LedgerUnavailable(path, "it is not a file", f"move it away, or {fix_dir}")
+    writable = os.access(path, os.R_OK | os.W_OK) if path.exists() else os.access(folder, os.W_OK | os.X_OK)
+    if not writable:
+        where = path if path.exists() else folder
+        raise LedgerUnavailable(path, f"{where} is not writable by this user", f"fix its permissions, or {fix_dir}")
+
+
+def _unusable(path: Path, exc: sqlite3.Error) -> LedgerUnavailable:
+    text = str(exc)
+    if isinstance(exc, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text or "corrupt" in text):
+        return LedgerUnavailable(
+            path, f"the file is not a valid ledger ({text}); it was left untouched",
+            f"move it aside (e.g. rename it to {path.name}.broken) and start again; kling-mcp then starts a new "
+            "ledger, and the old file stays for you to inspect",
+        )  # fmt: skip
+    return LedgerUnavailable(path, f"SQLite could not open it ({text})",
+                             "check the folder's permissions and free space, or set KLING_MCP_DATA_DIR elsewhere")  # fmt: skip
 
 
 def _check_caps(db: sqlite3.Connection, reserve: Decimal, daily: Decimal | None, total: Decimal | None, now: float) -> None:
