@@ -83,13 +83,17 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _serve(args: argparse.Namespace) -> None:
+    from .runware import register_secret
     from .server import create_server
     from .settings import Settings
 
     server = create_server(_settings(args), simulate=args.simulate)
     if not args.http:
-        server.run("stdio")
+        from ._stdio import run_stdio
+
+        run_stdio(server)
         return
+    register_secret(args.token)
     if args.host not in LOOPBACK and not args.token:
         print(
             f"kling-mcp: refusing to serve HTTP on {args.host} without a bearer token: anyone who can reach it "
@@ -196,20 +200,19 @@ def _print_models() -> None:
 
 
 async def _check(args: argparse.Namespace) -> int:
-    from .ledger import Ledger
+    from .ledger import Ledger, LedgerUnavailable
     from .runware import RunwareClient, RunwareError
 
     settings = _settings(args)
     ok = True
-    print(f"data directory: {settings.data_dir}")
+    data_dir = settings.data_dir / "simulate" if args.simulate else settings.data_dir
+    print(f"data directory: {data_dir}")
     try:
-        Ledger(settings.ledger_path).close()
-        with tempfile.NamedTemporaryFile(dir=settings.data_dir):
-            pass
-        print("  writable: yes")
-    except OSError as exc:
+        Ledger(data_dir / settings.ledger_path.name).close()
+        print("  writable: yes; job ledger readable")
+    except LedgerUnavailable as exc:
         ok = False
-        print(f"  writable: NO ({exc}); set KLING_MCP_DATA_DIR to a writable directory")
+        print(f"  NO: {exc}")
     print("local media may be read from (MCP clients' roots may narrow this):")
     for root in settings.read_roots:
         print(f"  {root}" + ("" if root.is_dir() else "  (does not exist yet)"))

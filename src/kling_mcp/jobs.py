@@ -19,7 +19,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from .core import PreparedRequest
-from .ledger import REDACTED_PREFIX, TERMINAL, JobRecord, Ledger
+from .ledger import REDACTED_PREFIX, TERMINAL, JobRecord, Ledger, LedgerUnavailable
 from .runware import ProviderError, RunwareClient, RunwareError, SubmitResult, TaskUpdate, scrub
 
 log = logging.getLogger("kling_mcp.jobs")
@@ -93,7 +93,11 @@ class JobService:
 
     async def start(self, task_group: TaskGroup) -> None:
         """Resume tracking every job the ledger still has in flight, and start the poller."""
-        for job in await anyio.to_thread.run_sync(self.ledger.in_flight):
+        try:
+            resumed = await anyio.to_thread.run_sync(self.ledger.in_flight)
+        except LedgerUnavailable:
+            resumed = []  # already reported at start-up; every job tool reports it again
+        for job in resumed:
             self._in_flight.add(job.task_uuid)
         if self._in_flight:
             log.info("Resuming %d job(s) still in flight", len(self._in_flight))

@@ -108,6 +108,24 @@ class LedgerUnavailable(Exception):
         return {"path": str(self.path), "problem": self.problem, "fix": self.fix}
 
 
+class UnavailableLedger:
+    """Stands in for a ledger that could not be opened: every use raises the same LedgerUnavailable.
+    The server still starts, so listing models and dry runs work, and every paid or job tool answers
+    with the one clear line instead of a traceback."""
+
+    def __init__(self, error: LedgerUnavailable) -> None:
+        self.error, self.path = error, error.path
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        def refuse(*_args: Any, **_kwargs: Any) -> Any:
+            raise self.error
+
+        return refuse
+
+
 class SpendCapExceeded(Exception):
     """A submission that would take committed spend over a configured cap. Nothing was sent."""
 

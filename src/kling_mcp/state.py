@@ -13,7 +13,7 @@ import anyio
 
 from .files import MediaUploads, Sandbox, SizeLimits, VideoDownloads
 from .jobs import Caps, JobService
-from .ledger import Ledger
+from .ledger import Ledger, LedgerUnavailable, UnavailableLedger
 from .runware import RunwareClient
 from .settings import Settings
 
@@ -61,7 +61,11 @@ def make_lifespan(
                     "SIMULATE MODE: requests go to kling-mcp's built-in Runware emulator at %s, not to Runware. "
                     "Nothing is paid; videos are placeholders. Jobs are kept in %s.", base_url, data_dir,
                 )  # fmt: skip
-            ledger = Ledger(data_dir / "jobs.sqlite3")
+            try:
+                ledger: Ledger = Ledger(data_dir / "jobs.sqlite3")
+            except LedgerUnavailable as exc:
+                log.error("%s", exc)  # one line at start-up; paid and job tools answer with it too
+                ledger = UnavailableLedger(exc)  # type: ignore[assignment]
             stack.callback(ledger.close)
             client = await stack.enter_async_context(
                 RunwareClient(api_key, base_url, timeout=settings.request_timeout_s)
@@ -70,7 +74,8 @@ def make_lifespan(
                 log.warning("RUNWARE_API_KEY is not set: listing models and dry runs work; submissions will say how to set it.")
             jobs = JobService(
                 client, ledger, caps=Caps(settings.daily_cap_usd, settings.total_cap_usd),
-                poll_initial_s=poll_initial, poll_max_s=poll_max,
+                poll_initial_s=poll_initial, poll_max_s=poll_max, stalled_after_s=settings.stalled_after_s,
+                submit_deadline_s=2 * settings.request_timeout_s, refresh_deadline_s=settings.request_timeout_s,
             )  # fmt: skip
             limits = SizeLimits(*(int(mb * 1_000_000) for mb in (settings.max_image_mb, settings.max_video_mb,
                                                                  settings.max_audio_mb)))  # fmt: skip

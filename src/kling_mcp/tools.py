@@ -21,7 +21,7 @@ from .constraints import Violation
 from .core import PreparedRequest, prepare
 from .files import DownloadProblem, FileRefused, LocalFile, Sandbox, local_path
 from .jobs import MissingApiKey
-from .ledger import TERMINAL, JobRecord, SpendCapExceeded
+from .ledger import TERMINAL, JobRecord, LedgerUnavailable, SpendCapExceeded
 from .payload import MediaInput, media_inputs, with_media
 from .runware import RunwareError
 from .state import AppState
@@ -115,8 +115,13 @@ def _next_step(record: JobRecord) -> str:
         case "rejected":
             return "Runware did not take the job and nothing was charged; see errors[].next_step."
         case "unknown":
-            return (f"The submission's fate is being established; it is never re-sent blindly. Call "
-                    f"get_video_status with task_id {record.task_uuid} in a little while.")  # fmt: skip
+            return (f"The submission's fate is being established from Runware's own record; it is sent again only "
+                    f"if that shows it never arrived, and never charged twice. Call get_video_status with task_id "
+                    f"{record.task_uuid} in a little while.")  # fmt: skip
+        case "stalled":
+            return (f"No final answer from Runware for a long time, so kling-mcp stopped polling; the job still counts "
+                    f"against the spend caps at its estimate. Call get_video_status with task_id {record.task_uuid} "
+                    "later (it is looked up again on request); if it never ends, ask Runware support with the task_id.")  # fmt: skip
         case _:
             return f"Rendering. Call wait_for_video with task_id {record.task_uuid} (Kling takes 30-90 s)."
 
@@ -433,10 +438,13 @@ def flat_tool(
         hints[field_name] = hint
 
     async def call(ctx: Context, **arguments: Any) -> Any:
-        if media_args:
-            roots = arguments.pop("client_roots", None)
-            return await handler(args_model.model_validate(arguments), ctx, client_roots=roots)
-        return await handler(args_model.model_validate(arguments), ctx)
+        try:
+            if media_args:
+                roots = arguments.pop("client_roots", None)
+                return await handler(args_model.model_validate(arguments), ctx, client_roots=roots)
+            return await handler(args_model.model_validate(arguments), ctx)
+        except LedgerUnavailable as exc:
+            return _error("ledger_unavailable", str(exc), **exc.to_dict())
 
     call.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
     call.__annotations__ = hints
