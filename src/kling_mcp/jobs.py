@@ -30,6 +30,8 @@ ProgressCallback = Callable[[float, float, str], Awaitable[None]]
 TYPICAL_JOB_SECONDS = 90.0
 # A job Runware keeps saying it does not know is given this many polls before it is written off.
 NOT_FOUND_POLLS = 3
+# The category of the note a job carries while its submission's fate is unknown.
+UNKNOWN_FATE = "unknown_fate"
 # A job with no final answer after this long is marked stalled and no longer polled (KLING_MCP_STALLED_AFTER).
 DEFAULT_STALLED_AFTER_S = 3 * 3600.0
 
@@ -79,7 +81,7 @@ class JobService:
         # The longest a submit tool call waits for Runware before it answers "unknown" with the task_id.
         self.submit_deadline_s = submit_deadline_s
         self.refresh_deadline_s = refresh_deadline_s
-        self._resend_interval = resend_interval_s
+        self.resend_interval_s = resend_interval_s
         self._in_flight: set[str] = set()
         self._not_found: dict[str, int] = {}
         self._last_send: dict[str, float] = {}
@@ -161,21 +163,23 @@ class JobService:
         return record
 
     async def _apply_submission(self, task_uuid: str, result: SubmitResult, earlier: list[dict[str, Any]]) -> JobRecord | None:
+        # Once the fate is known, the notes that said it was not are dropped.
+        settled = [e for e in earlier if e.get("category") != UNKNOWN_FATE]
         errors = [e.to_dict() for e in result.errors]
         now = time.time()
         match result.outcome:
             case "accepted":
-                record = await self._update(task_uuid, status="submitted", submitted_at=now)
+                record = await self._update(task_uuid, status="submitted", submitted_at=now, errors=settled)
                 self._track(task_uuid)
             case "rejected":
-                record = await self._update(task_uuid, status="rejected", errors=earlier + errors, finished_at=now)
+                record = await self._update(task_uuid, status="rejected", errors=settled + errors, finished_at=now)
             case "failed":
-                record = await self._update(task_uuid, status="failed", errors=earlier + errors, finished_at=now)
+                record = await self._update(task_uuid, status="failed", errors=settled + errors, finished_at=now)
             case _:
-                note = {"category": "network", "message": scrub(result.note), "next_step": "kling-mcp keeps looking "
-                        "the task up in Runware's record; it is sent again only if that shows it never arrived. "
-                        "Check again with get_video_status."}  # fmt: skip
-                record = await self._update(task_uuid, status="unknown", errors=earlier + errors + [note])
+                note = {"category": UNKNOWN_FATE, "message": scrub(result.note), "next_step": "kling-mcp keeps "
+                        "looking the task up in Runware's record; it is sent again only if that shows it never "
+                        "arrived, so it is never charged twice. Check again with get_video_status."}  # fmt: skip
+                record = await self._update(task_uuid, status="unknown", errors=settled + errors + [note])
                 self._track(task_uuid)
         return record
 
@@ -325,7 +329,7 @@ class JobService:
 
     async def _resend(self, job: JobRecord) -> dict[str, Any]:
         """Send again, with the same taskUUID, a job Runware's record shows it never received."""
-        if time.monotonic() - self._last_send.get(job.task_uuid, 0.0) < self._resend_interval:
+        if time.monotonic() - self._last_send.get(job.task_uuid, 0.0) < self.resend_interval_s:
             return {}
         if _has_redacted_media(job.payload):
             # Inline media is never stored, so this request cannot be rebuilt: end it, nothing was charged.
