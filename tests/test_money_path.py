@@ -376,3 +376,21 @@ async def test_every_code_the_emulator_speaks_has_a_meaning_and_a_source(emu) ->
     unknown = {c for c in codes if c not in CODES}
     assert not unknown, f"codes the emulator speaks with no meaning in the table: {unknown}"
     assert all(CODES[c].source for c in codes)
+
+
+def test_a_file_with_another_hard_link_is_refused_with_its_own_reason(tmp_path: Path) -> None:
+    from kling_mcp.emulator import placeholder_png
+    from kling_mcp.files import FileRefused, Sandbox
+
+    root, outside = tmp_path / "Pictures", tmp_path / "secret"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "private.png").write_bytes(placeholder_png())
+    os.link(outside / "private.png", root / "innocent.png")
+    (root / "own.png").write_bytes(placeholder_png())
+    sandbox = Sandbox([root])
+    with pytest.raises(FileRefused) as refused:
+        sandbox.check(str(root / "innocent.png"), "image")
+    assert refused.value.reason == "hard_linked" and "2 hard links" in refused.value.message
+    assert "copy" in refused.value.fix.lower()
+    assert sandbox.check(str(root / "own.png"), "image").size == len(placeholder_png())
