@@ -168,13 +168,25 @@ async def test_an_answer_that_does_not_name_a_live_job_never_ends_it(emu, tmp_pa
 async def test_a_result_without_a_usable_video_fails_the_job_with_the_item(emu, tmp_path: Path) -> None:
     emu.add_fault(Fault("no_video"))
     async with job_service(emu.url, tmp_path / "l.db") as jobs:
-        job = await jobs.submit(request(), "text_to_video")
+        job = await jobs.submit(request(number_results=2), "text_to_video")
         done, ended = await jobs.wait(job.task_uuid, 10)
     assert ended and done.status == "failed" and done.results == []
-    [error] = done.errors
-    assert error["code"] == "noUsableVideo" and error["item"]["status"] == "success"
-    assert "videoUUID" not in error["item"]
-    assert usd(done.cost_usd) == usd(billed(emu, job.task_uuid)) > 0  # billed all the same: the ledger says so
+    assert [e["code"] for e in done.errors] == ["noUsableVideo"] * 2  # each result once, however often polled
+    assert all(e["item"]["status"] == "success" and "videoUUID" not in e["item"] for e in done.errors)
+    assert usd(done.cost_usd) == usd(billed(emu, job.task_uuid)) == 2 * usd(0.896)  # billed all the same
+
+
+async def test_failed_results_without_ids_are_counted_once_each(tmp_path: Path) -> None:
+    async with run_emulator(api_key=KEY, job_seconds=(0.2, 1.2), seed=4) as emu:
+        emu.add_fault(Fault("job_failure", error_form="item"))
+        async with job_service(emu.url, tmp_path / "l.db") as jobs:
+            job = await jobs.submit(request(number_results=3), "text_to_video")
+            done, ended = await jobs.wait(job.task_uuid, 10)
+            async with httpx.AsyncClient(headers={"Authorization": f"Bearer {KEY}"}) as http:
+                answer = await http.post(emu.url, json=[{"taskType": "getResponse", "taskUUID": job.task_uuid}])
+    assert ended and done.status == "failed" and len(done.errors) == 3
+    # It ended only once every result had: a failure seen in several polls is one failure.
+    assert [i["status"] for i in answer.json()["data"]] == ["error"] * 3
 
 
 async def test_a_job_with_no_final_answer_becomes_stalled_and_is_looked_up_on_request(tmp_path: Path) -> None:

@@ -355,6 +355,9 @@ class JobService:
         results = {r["video_uuid"]: r for r in job.results}
         failures = [e for e in job.errors if e.get("result_failure")]
         progress: list[int] = []
+        # Each poll lists every result so far, in order; one that carries no id of its own is known by its
+        # place among those (so the same failure seen in two polls is counted once).
+        keyless = 0
         for item in update.items:
             status = item.get("status")
             if status in (None, "success") and _usable_video(item):
@@ -370,14 +373,18 @@ class JobService:
                 error |= {"item": item, "result_failure": True}
                 if isinstance(item.get("cost"), (int, float)):
                     error["cost_usd"] = item["cost"]  # billed all the same
-                key = item.get("videoUUID") if isinstance(item.get("videoUUID"), str) else f"unusable-{len(failures)}"
+                key = item.get("videoUUID") if isinstance(item.get("videoUUID"), str) else None
+                if key is None:
+                    key, keyless = f"result-{keyless}", keyless + 1
                 if not any(f.get("result_key") == key for f in failures):
                     error["result_key"] = key
                     failures.append(error)
             elif status == "error" or "error" in item:
                 error = ProviderError.parse(item.get("error") or item).to_dict()
                 error["result_failure"] = True
-                key = item.get("videoUUID") or item.get("imageUUID") or len(failures)
+                key = item.get("videoUUID") or item.get("imageUUID")
+                if not isinstance(key, str):
+                    key, keyless = f"result-{keyless}", keyless + 1
                 if not any(f.get("result_key") == key for f in failures):
                     error["result_key"] = key
                     failures.append(error)
