@@ -85,6 +85,7 @@ class JobService:
         self._in_flight: set[str] = set()
         self._not_found: dict[str, int] = {}
         self._last_send: dict[str, float] = {}
+        self._last_sweep = 0.0
         self._changed: dict[str, anyio.Event] = {}
         self._wake = anyio.Event()
         self.polls_sent = 0
@@ -282,8 +283,12 @@ class JobService:
                     self.finished_at.setdefault(task_uuid, time.monotonic())
 
     async def _sweep_stalled(self) -> None:
-        """Stop polling jobs that have had no final answer for longer than the maximum age."""
+        """Stop polling jobs that have had no final answer for longer than the maximum age. Every job is read
+        from the ledger for this, so it runs a few times per maximum age, not on every tick."""
         now = time.time()
+        if now - self._last_sweep < min(30.0, self.stalled_after_s / 4):
+            return
+        self._last_sweep = now
         for task_uuid in sorted(self._in_flight):
             job = await self.get(task_uuid)
             if job is None or not job.in_flight:
