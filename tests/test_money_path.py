@@ -406,3 +406,22 @@ def test_a_file_with_another_hard_link_is_refused_with_its_own_reason(tmp_path: 
     assert refused.value.reason == "hard_linked" and "2 hard links" in refused.value.message
     assert "copy" in refused.value.fix.lower()
     assert sandbox.check(str(root / "own.png"), "image").size == len(placeholder_png())
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "outcome"),
+    [
+        (400, {"errors": ["boom"]}, "unknown"),  # a 4xx without a code proves nothing
+        (400, {"errors": [{"code": "somethingNew", "taskUUID": "T"}]}, "unknown"),  # nor an unknown code
+        (400, {"errors": [{"code": "invalidParameter"}, {"code": "invalidWidth", "taskUUID": "other"}]}, "unknown"),
+        (200, {"data": [{"taskUUID": "T"}], "errors": [{"code": "invalidApiKey"}]}, "accepted"),
+        (500, {"errors": [{"code": "invalidParameter", "taskUUID": "T"}]}, "rejected"),  # named, with a refusal code
+        (401, {"errors": [{"code": "invalidApiKey", "taskType": "authentication"}]}, "rejected"),
+        (400, {"errors": [{"code": "duplicateTaskUUID", "taskUUID": "T"}]}, "accepted"),
+        (200, {"data": {"taskUUID": "T"}}, "unknown"),
+    ],
+)
+def test_only_an_answer_that_proves_it_is_read_as_a_refusal(status: int, body: Any, outcome: str) -> None:
+    from kling_mcp.runware._client import _Answer, _read_submission
+
+    assert _read_submission(_Answer(status, body, httpx.Headers()), "T").outcome == outcome

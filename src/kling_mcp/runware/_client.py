@@ -1,9 +1,11 @@
 """An async Runware client on one pooled ``httpx.AsyncClient``.
 
-Free calls (polls, look-ups, uploads) are retried with backoff, jitter and Retry-After.
-A paid submission is never re-sent blindly: when its fate is unknown (a dropped
-connection, a timeout, a 5xx, an unreadable answer), its ``taskUUID`` is looked up
-first, and it is sent again only when Runware provably does not have it.
+Every exchange has an overall deadline, the whole answer included. Free calls (polls,
+look-ups, uploads) are retried with backoff, jitter and Retry-After. A paid submission
+counts as refused only on proof (an error naming its taskUUID with a refusal code); when
+its fate is unknown (a dropped connection, a timeout, a 429 or 5xx, an odd or unreadable
+answer), Runware's own record of it (``getTaskDetails``) is read, and it is sent again,
+with the same taskUUID, only when that record shows it never arrived.
 """
 
 from __future__ import annotations
@@ -148,11 +150,6 @@ class RunwareClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-    @staticmethod
-    def scrub(value: Any) -> Any:
-        """The value with the API key (and every other registered secret) masked, wherever it sits."""
-        return scrub(value)
 
     # -- one HTTP exchange ------------------------------------------------------------------
 

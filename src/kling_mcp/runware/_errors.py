@@ -33,10 +33,6 @@ def categorise(code: str | None, status: int | None = None) -> ErrorCategory:
     return category
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None else str(scrub(value) if isinstance(value, str) else scrub(value))
-
-
 @dataclass(frozen=True, slots=True)
 class ProviderError:
     """One error object from Runware, kept whole (code, message, parameter, allowed values) and scrubbed of
@@ -70,12 +66,14 @@ class ProviderError:
             allowed_values=obj.get("allowedValues"),
             task_uuid=task_uuid if isinstance(task_uuid, str) else None,
             status=status,
-            documentation=_text(obj.get("documentation")),
+            documentation=None if obj.get("documentation") is None else str(obj["documentation"]),
         )
 
     @property
     def refusal(self) -> bool:
-        return self.category in REFUSALS
+        """Whether the code itself says Runware refused the task (validation, auth, balance, content policy).
+        The HTTP status alone never does: a bare 400 or an unknown code proves nothing."""
+        return category_of(self.code) in REFUSALS
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self).items() if v is not None}
