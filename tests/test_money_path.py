@@ -142,6 +142,22 @@ async def test_a_submit_that_runs_out_of_time_returns_the_task_id_as_unknown(emu
     assert emu.stats.accepted[job.task_uuid] == 1
 
 
+async def test_the_submit_tool_answers_a_timed_out_submission_with_its_task_id_and_next_step(emu, tmp_path: Path) -> None:
+    emu.add_fault(Fault("slow", delay=1.5, times=3, task_type="videoInference"))  # every try in time runs out
+    settings = Settings(api_key=KEY, base_url=emu.url, data_dir=tmp_path / "data", output_dir=tmp_path / "out",
+                        request_timeout_s=0.5, poll_initial_s=0.1, poll_max_s=0.3)  # fmt: skip
+    arguments = {"model": "klingai:kling-video@o3-standard", "prompt": "A fox runs through snow", "duration": 5}
+    async with Client(create_server(settings)) as client:
+        with anyio.fail_after(2 * 0.5 + SLACK):
+            result = await client.call_tool("text_to_video", arguments)
+        job = result.structured_content
+        assert not result.is_error and job["status"] == "unknown" and job["task_id"]
+        assert "get_video_status" in job["next_step"] and "never charged twice" in job["next_step"]
+        status = await client.call_tool("wait_for_video", {"task_id": job["task_id"], "timeout_seconds": 15})
+    assert status.structured_content["status"] == "success"
+    assert emu.stats.accepted[job["task_id"]] == 1
+
+
 # -- polls: only an answer that names a job can end it ----------------------------------------------
 
 STRAY_POLL_ANSWERS = [
