@@ -158,6 +158,21 @@ async def test_the_submit_tool_answers_a_timed_out_submission_with_its_task_id_a
     assert emu.stats.accepted[job["task_id"]] == 1
 
 
+async def test_status_calls_keep_their_deadline_against_a_trickling_server(emu, tmp_path: Path) -> None:
+    settings = Settings(api_key=KEY, base_url=emu.url, data_dir=tmp_path / "data", output_dir=tmp_path / "out",
+                        request_timeout_s=0.5, poll_initial_s=0.1, poll_max_s=0.3)  # fmt: skip
+    arguments = {"model": "klingai:kling-video@o3-standard", "prompt": "A fox runs through snow", "duration": 5}
+    async with Client(create_server(settings)) as client:
+        job = (await client.call_tool("text_to_video", arguments)).structured_content
+        emu.add_fault(Fault("trickle", delay=0.2, probability=1.0, task_type="getResponse"))
+        with anyio.fail_after(0.5 + SLACK):
+            status = await client.call_tool("get_video_status", {"task_ids": [job["task_id"]]})
+        emu.clear_faults()
+        done = await client.call_tool("wait_for_video", {"task_id": job["task_id"], "timeout_seconds": 15})
+    assert not status.is_error and status.structured_content["jobs"][0]["status"] in ("submitted", "processing")
+    assert done.structured_content["status"] == "success"
+
+
 # -- polls: only an answer that names a job can end it ----------------------------------------------
 
 STRAY_POLL_ANSWERS = [
