@@ -238,7 +238,7 @@ class EmulatorApp:
 
     # -- downloads -------------------------------------------------------------------
 
-    async def _video(self, request: Request) -> Response:
+    async def _video(self, request: Request) -> Response | _Trickled:
         name: str = request.path_params["name"]
         video_uuid = name.removesuffix(".mp4")
         state = self.emulator.video(video_uuid) if name.endswith(".mp4") else "missing"

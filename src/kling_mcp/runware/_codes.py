@@ -56,34 +56,34 @@ CODES: dict[str, Code] = {
         "authFailed", "authTimeout", "invalidAuthentication", "invalidCredentials", "missingAuthentication",
         "tokenExpired", "tokenInvalid", "tokenMissing", "tokenRevoked", "accountSuspended", "accountDisabled",
         "organizationSuspended", "organizationDisabled", "workspaceSuspended", "workspaceDisabled",
-    ),  # fmt: skip
+    ),
     **_codes("balance", PYTHON_SDK + " (quota: 'Credits', 'Quota', 'Balance')",
-             "insufficientCredits", "quotaExceeded", "paymentRequired"),  # fmt: skip
+             "insufficientCredits", "quotaExceeded", "paymentRequired"),
     **_codes(
         "content_policy", PYTHON_SDK + " (_SAFETY_CODES)",
         "contentPolicyViolation", "providerContentPolicyViolation", "sensitiveContentDetected",
         "unsafeContentDetected", "nsfwContentDetected", "promptBlocked", "imageBlocked", "moderationFailed",
-    ),  # fmt: skip
+    ),
     **_codes("content_policy", EMULATOR, "contentModerated"),
     **_codes(
         "validation", PYTHON_SDK + " (validation: invalid*, missing*, unsupported*, ...)",
         "invalidParameter", "invalidDeliveryMethod", "missingParameter", "unsupportedTaskType", "unknownParameter",
         "incompatibleParameters", "validationFailed", "invalidModel",
-    ),  # fmt: skip
+    ),
     # The SDK files these under notFound; on a submission they refuse the request, so nothing ran.
     **_codes("validation", PYTHON_SDK + " (notFound, read as a refusal of the request)", "unknownModel",
-             "modelNotFound"),  # fmt: skip
+             "modelNotFound"),
     # The SDK files duplicate* under validation; for a paid task it means Runware already has it.
     **_codes("duplicate", PYTHON_SDK + " (duplicate*, read as 'already have it')", "duplicateTaskUUID"),
     # taskFailedOrNotFound is ambiguous by name: the task failed, or Runware never had it.
     # Only getTaskDetails tells which (see TASK_DETAILS_DOCS).
     **_codes("not_found", PYTHON_SDK + " (_NOT_FOUND_CODES, *NotFound, *Expired)",
-             "taskFailedOrNotFound", "taskNotFound", "taskExpired", "taskCancelled"),  # fmt: skip
+             "taskFailedOrNotFound", "taskNotFound", "taskExpired", "taskCancelled"),
     **_codes(
         "provider_failure", PYTHON_SDK + " (_PROVIDER_CODES, provider*)",
         "inferenceError", "processingFailed", "taskFailed", "downloadFailed", "uploadFailed", "noAvailableServer",
         "modelUnavailable", "modelDisabled", "modelNotReady", "providerError", "providerInternalError",
-    ),  # fmt: skip
+    ),
     **_codes("provider_timeout", DOCS + " (timeoutProvider)", "timeoutProvider"),
     **_codes("provider_timeout", PYTHON_SDK + " ('Timeout')", "requestTimeout", "timeout"),
     **_codes("capacity", PYTHON_SDK + " (rateLimit)", "rateLimitExceeded"),
@@ -92,7 +92,7 @@ CODES: dict[str, Code] = {
         "server", PYTHON_SDK + " (_SERVER_ERROR_CODES)",
         "internalServerError", "serviceUnavailable", "serverUnavailable", "standardError", "unknownError",
         "undefinedError", "defaultError", "unrecognizedResponse",
-    ),  # fmt: skip
+    ),
 }
 
 # What an HTTP status means when the body names no known code (Runware's docs, HTTP status codes).
