@@ -31,6 +31,7 @@ FAULT_MIX = [
     # Polls and look-ups: stray errors naming no task, bare 400s, unreadable answers.
     Fault("stray_error", probability=0.10, task_type="getResponse"),
     Fault("http_400_bare", probability=0.03, task_type="getResponse"),
+    Fault("task_throttled", probability=0.05, task_type="getResponse"),
     # Anything: 5xx storms, cut-off JSON, slow and trickling answers.
     Fault("http_503", probability=0.05),
     Fault("http_500", probability=0.03),

@@ -182,11 +182,12 @@ STRAY_POLL_ANSWERS = [
     Fault("data_not_list", times=3, task_type="getResponse"),
     Fault("not_an_object", times=3, task_type="getResponse"),
     Fault("trickle", delay=0.2, times=2, task_type="getResponse"),
+    Fault("task_throttled", times=3, task_type="getResponse"),  # errors naming the job, about the poll
 ]
 
 
 @pytest.mark.parametrize("fault", STRAY_POLL_ANSWERS, ids=lambda f: f.kind)
-async def test_an_answer_that_does_not_name_a_live_job_never_ends_it(emu, tmp_path: Path, fault: Fault) -> None:
+async def test_stray_or_transient_poll_answers_never_end_a_live_job(emu, tmp_path: Path, fault: Fault) -> None:
     async with job_service(emu.url, tmp_path / "l.db", timeout=1.0) as jobs:
         job = await jobs.submit(request(), "text_to_video")
         emu.add_fault(fault)

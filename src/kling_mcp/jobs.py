@@ -30,6 +30,9 @@ ProgressCallback = Callable[[float, float, str], Awaitable[None]]
 TYPICAL_JOB_SECONDS = 90.0
 # A job Runware keeps saying it does not know is given this many polls before it is written off.
 NOT_FOUND_POLLS = 3
+# The categories of an error naming a running job that end it: the provider's verdict on the job.
+# A code nobody knows that names the job is taken as its failure: providers' codes vary.
+ENDS_A_JOB = frozenset({"provider_failure", "provider_timeout", "content_policy", "unknown"})
 # The category of the note a job carries while its submission's fate is unknown.
 UNKNOWN_FATE = "unknown_fate"
 # A job with no final answer after this long is marked stalled and no longer polled (KLING_MCP_STALLED_AFTER).
@@ -271,7 +274,9 @@ class JobService:
                 # Ended (perhaps by another process, or by a re-send's answer): nothing may change it now.
                 self._in_flight.discard(task_uuid)
                 continue
-            if update.not_found:
+            silent = not update.items and not update.errors
+            if update.not_found or (silent and job.status in ("pending", "unknown")):
+                # Not known to getResponse (or not a word about a submission whose fate is open): ask the record.
                 changes = await self._not_found_changes(job)
             else:
                 self._not_found.pop(task_uuid, None)
@@ -395,7 +400,8 @@ class JobService:
                     failures.append(error)
             elif isinstance(item.get("progress"), (int, float)):
                 progress.append(int(item["progress"]))
-        task_errors = [e.to_dict() for e in update.errors]
+        # An error about the poll itself (busy, a server error, a refused key...) says nothing of the job's fate.
+        task_errors = [e.to_dict() for e in update.errors if e.category in ENDS_A_JOB]
         other_errors = [e for e in job.errors if not e.get("result_failure")]
 
         changes: dict[str, Any] = {}

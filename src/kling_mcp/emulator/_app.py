@@ -214,6 +214,13 @@ class EmulatorApp:
             return _json(401, _echoed(_UNAUTHORIZED, echo) if echo else _UNAUTHORIZED)
         if fault.kind == "http_400_bare":
             return Response(b"Bad Request", status_code=400, media_type="text/plain")
+        if fault.kind == "task_throttled":
+            # A 200 whose every task is refused for now: errors naming each task, with a transient code.
+            tasks = [t for t in body if isinstance(t, dict)] if isinstance(body, list) else []
+            errors = [{"code": "rateLimitExceeded", "message": "Too many requests for this task; try again shortly.",
+                       "taskType": t.get("taskType"), "taskUUID": t.get("taskUUID")} for t in tasks]  # fmt: skip
+            answer = {"errors": errors, "data": []}
+            return _json(200, _echoed(answer, echo) if echo else answer)
         status, code, message = _HTTP_FAULT_ERRORS[fault.kind]
         tasks = [t for t in body if isinstance(t, dict)] if isinstance(body, list) else []
         errors = [

@@ -25,6 +25,7 @@ FaultKind = Literal[
     "data_not_list",
     "not_an_object",
     "stray_error",
+    "task_throttled",
     "echo_key",
     "job_failure",
     "content_policy",
@@ -34,7 +35,8 @@ FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 ErrorForm = Literal["item", "envelope"]
 
 # Faults that replace the whole HTTP response; the request is not processed (never received).
-HTTP_FAULTS = frozenset({"http_401", "http_402", "http_429", "http_500", "http_503", "http_504", "http_400_bare"})
+HTTP_FAULTS = frozenset({"http_401", "http_402", "http_429", "http_500", "http_503", "http_504", "http_400_bare",
+                         "task_throttled"})  # fmt: skip
 # Faults that answer a request that WAS processed (a submission was accepted and will be billed) with
 # something other than the normal answer: a broken connection, or an odd shape.
 AFTER_PROCESSING = frozenset({"drop_after_read", "malformed_json", "errors_not_list", "data_not_list",
