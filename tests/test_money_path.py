@@ -35,7 +35,7 @@ SLACK = 5.0
 
 @pytest.fixture
 async def emu():
-    async with run_emulator(api_key=KEY, job_seconds=(0.2, 0.4), seed=11) as emulator:
+    async with run_emulator(api_key=KEY, job_seconds=(0.05, 0.15), seed=11) as emulator:
         yield emulator
 
 
@@ -130,13 +130,13 @@ async def test_a_lost_answer_to_a_refused_task_is_read_from_runwares_record(emu)
 
 
 async def test_a_submit_that_runs_out_of_time_returns_the_task_id_as_unknown(emu, tmp_path: Path) -> None:
-    emu.add_fault(Fault("slow", delay=3.0, task_type="videoInference"))
+    emu.add_fault(Fault("slow", delay=1.5, task_type="videoInference"))
     async with job_service(emu.url, tmp_path / "l.db", timeout=10.0) as jobs:
-        jobs.submit_deadline_s = 1.0
-        with anyio.fail_after(1.0 + SLACK):
+        jobs.submit_deadline_s = 0.7
+        with anyio.fail_after(0.7 + SLACK):
             job = await jobs.submit(request(), "text_to_video")
         assert job.status == "unknown" and job.task_uuid
-        assert "within 1 s" in job.errors[-1]["message"]
+        assert "within 0.7 s" in job.errors[-1]["message"]
         done, ended = await jobs.wait(job.task_uuid, 20)
     assert ended and done.status == "success"
     assert emu.stats.accepted[job.task_uuid] == 1
@@ -222,18 +222,18 @@ async def test_failed_results_without_ids_are_counted_once_each(tmp_path: Path) 
 
 
 async def test_a_job_with_no_final_answer_becomes_stalled_and_is_looked_up_on_request(tmp_path: Path) -> None:
-    async with run_emulator(api_key=KEY, job_seconds=(2.5, 2.5), seed=5) as emu:
+    async with run_emulator(api_key=KEY, job_seconds=(1.6, 1.6), seed=5) as emu:
         async with job_service(emu.url, tmp_path / "l.db") as jobs:
-            jobs.stalled_after_s = 0.5
+            jobs.stalled_after_s = 0.3
             job = await jobs.submit(request(), "text_to_video")
             stalled, ended = await jobs.wait(job.task_uuid, 5)
             assert not ended and stalled.status == "stalled"
             assert "looked up again on request" in stalled.errors[-1]["next_step"]
             assert jobs.ledger.committed_usd() == job.reserve_usd
             polls = emu.stats.requests_by_task_type["getResponse"]
-            await anyio.sleep(1.0)
+            await anyio.sleep(0.6)
             assert emu.stats.requests_by_task_type["getResponse"] == polls  # no longer polled
-            await anyio.sleep(1.5)
+            await anyio.sleep(1.0)  # the job has now ended at the emulator (1.6 s after it was sent)
             refreshed = (await jobs.refresh([job.task_uuid]))[job.task_uuid]
     assert refreshed.status == "success" and usd(refreshed.cost_usd) == usd(billed(emu, job.task_uuid))
 
