@@ -167,8 +167,7 @@ class JobService:
         return record
 
     async def _apply_submission(self, task_uuid: str, result: SubmitResult, earlier: list[dict[str, Any]]) -> JobRecord | None:
-        # Once the fate is known, the notes that said it was not are dropped.
-        settled = [e for e in earlier if e.get("category") != UNKNOWN_FATE]
+        settled = _settled(earlier)
         errors = [e.to_dict() for e in result.errors]
         now = time.time()
         match result.outcome:
@@ -318,12 +317,12 @@ class JobService:
         never_acknowledged = job.status in ("pending", "unknown") or (job.status == "stalled" and not job.submitted_at)
         if record.state == "failed":
             self._not_found.pop(job.task_uuid, None)
-            errors = [*job.errors, *(e.to_dict() for e in record.errors)]
+            errors = [*_settled(job.errors), *(e.to_dict() for e in record.errors)]
             return {"status": "failed", "errors": errors, "finished_at": time.time(), "progress": 100}
         if record.state == "present":
             self._not_found.pop(job.task_uuid, None)
             if job.status in ("pending", "unknown"):
-                return {"status": "submitted", "submitted_at": time.time()}
+                return {"status": "submitted", "submitted_at": time.time(), "errors": _settled(job.errors)}
             return {"submitted_at": time.time()} if not job.submitted_at else {}
         if record.state is None:
             return {}
@@ -426,6 +425,11 @@ class JobService:
             if average != job.progress:
                 changes["progress"] = average
         return changes
+
+
+def _settled(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The errors without the notes that said the submission's fate was unknown, once it is known."""
+    return [e for e in errors if e.get("category") != UNKNOWN_FATE]
 
 
 def _usable_video(item: dict[str, Any]) -> bool:
