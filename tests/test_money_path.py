@@ -100,7 +100,7 @@ async def test_a_429_storm_longer_than_the_submit_keeps_the_job_and_finishes_it(
         jobs.resend_interval_s = 0.2
         job = await jobs.submit(request(), "text_to_video")
         assert job.status == "unknown"  # not "rejected": Runware never said no, it said "busy"
-        assert "never charged twice" in job.errors[-1]["next_step"]
+        assert "not paid for twice" in job.errors[-1]["next_step"]
         assert jobs.ledger.committed_usd() == job.reserve_usd  # still counted against the caps
         done, ended = await jobs.wait(job.task_uuid, 20)
     assert ended and done.status == "success", done
@@ -153,7 +153,7 @@ async def test_the_submit_tool_answers_a_timed_out_submission_with_its_task_id_a
             result = await client.call_tool("text_to_video", arguments)
         job = result.structured_content
         assert not result.is_error and job["status"] == "unknown" and job["task_id"]
-        assert "get_video_status" in job["next_step"] and "never charged twice" in job["next_step"]
+        assert "get_video_status" in job["next_step"] and "not paid for twice" in job["next_step"]
         status = await client.call_tool("wait_for_video", {"task_id": job["task_id"], "timeout_seconds": 15})
     assert status.structured_content["status"] == "success"
     assert emu.stats.accepted[job["task_id"]] == 1

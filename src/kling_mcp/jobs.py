@@ -181,7 +181,7 @@ class JobService:
             case _:
                 note = {"category": UNKNOWN_FATE, "message": scrub(result.note), "next_step": "kling-mcp keeps "
                         "looking the task up in Runware's record; it is sent again only if that shows it never "
-                        "arrived, so it is never charged twice. Check again with get_video_status."}  # fmt: skip
+                        "arrived, so that it is not paid for twice. Check again with get_video_status."}  # fmt: skip
                 record = await self._update(task_uuid, status="unknown", errors=settled + errors + [note])
                 self._track(task_uuid)
         return record

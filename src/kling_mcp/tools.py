@@ -116,7 +116,7 @@ def _next_step(record: JobRecord) -> str:
             return "Runware did not take the job and nothing was charged; see errors[].next_step."
         case "unknown":
             return (f"The submission's fate is being established from Runware's own record; it is sent again only "
-                    f"if that shows it never arrived, and never charged twice. Call get_video_status with task_id "
+                    f"if that shows it never arrived, so that it is not paid for twice. Call get_video_status with task_id "
                     f"{record.task_uuid} in a little while.")  # fmt: skip
         case "stalled":
             return (f"No final answer from Runware for a long time, so kling-mcp stopped polling; the job still counts "
