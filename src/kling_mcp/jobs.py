@@ -73,7 +73,7 @@ class JobService:
         stalled_after_s: float = DEFAULT_STALLED_AFTER_S,
         submit_deadline_s: float = 60.0,
         refresh_deadline_s: float = 30.0,
-        resend_interval_s: float = 5.0,
+        resend_interval_s: float = 15.0,
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -84,6 +84,8 @@ class JobService:
         # The longest a submit tool call waits for Runware before it answers "unknown" with the task_id.
         self.submit_deadline_s = submit_deadline_s
         self.refresh_deadline_s = refresh_deadline_s
+        # How long after a send was given up on the poller waits before it may send the task again: a request
+        # that timed out may still reach Runware, and its record must have had the time to show it.
         self.resend_interval_s = resend_interval_s
         self._in_flight: set[str] = set()
         self._not_found: dict[str, int] = {}
@@ -162,6 +164,8 @@ class JobService:
         if result is None:
             result = SubmitResult("unknown", note=f"Runware did not settle the submission within "
                                   f"{self.submit_deadline_s:g} s")  # fmt: skip
+        # A request given up on may still arrive: a re-send waits resend_interval_s from now, not from the send.
+        self._last_send[job.task_uuid] = time.monotonic()
         record = await self._apply_submission(job.task_uuid, result, [])
         assert record is not None
         return record
@@ -352,6 +356,7 @@ class JobService:
         result = SubmitResult("unknown", note=f"The re-sent submission was not settled within {self.submit_deadline_s:g} s")
         with anyio.move_on_after(self.submit_deadline_s):
             result = await self.client.submit(job.payload)
+        self._last_send[job.task_uuid] = time.monotonic()
         keep = job.status if job.status == "stalled" and result.outcome == "unknown" else None
         record = await self._apply_submission(job.task_uuid, result, job.errors)
         if keep is not None:

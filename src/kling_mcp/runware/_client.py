@@ -327,10 +327,13 @@ class RunwareClient:
         wait = self._retry["wait_initial"]
         for attempt in range(1, self._submit_attempts + 1):
             retry_after: float | None = None
+            # With no complete answer (a timeout, a broken connection), the request may still be on its way
+            # to Runware: its record saying "never arrived" is not yet proof enough to send it again.
+            in_doubt = False
             try:
                 answer = await self._exchange([task])
             except RunwareError as exc:
-                reason = str(exc)
+                reason, in_doubt = str(exc), True
             else:
                 verdict = _read_submission(answer, task_uuid)
                 if verdict.outcome != "unknown":
@@ -345,6 +348,10 @@ class RunwareClient:
                 return SubmitResult("failed", record.errors, attempt, note=f"{record.note}, after: {reason}")
             if record.state is None:
                 return SubmitResult("unknown", record.errors, attempt, note=f"{reason}; {record.note}")
+            if in_doubt:
+                return SubmitResult("unknown", [], attempt, note=f"{reason}; Runware has no record of the task yet, "
+                                    "but the request may still be on its way, so it is looked up again later, and "
+                                    "sent again only if Runware still has no record of it")  # fmt: skip
             log.info("Task %s never reached Runware (%s); sending it again", task_uuid, reason)
             await anyio.sleep(wait)
             wait = min(wait * 2, self._retry["wait_max"])
