@@ -303,12 +303,15 @@ class Emulator:
     def _get_task_details(self, task_uuid: str | None, base_url: str, data: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Runware's record of a task it executed: the request as sent and the response it produced
         (the acknowledgement while it runs, the results or errors once it ends)."""
+        job = self._jobs.get(task_uuid) if task_uuid is not None else None
         request = self._requests.get(task_uuid) if task_uuid is not None else None
+        if job is not None and request is None:
+            # A job kept by a store shared with another process: its record is the job itself.
+            request = {"taskType": "videoInference", "taskUUID": task_uuid}
         if request is None:
             return [_error("taskNotFound", "No task with this taskUUID was executed.", parameter="taskUUID",
                            task_type="getTaskDetails", task_uuid=task_uuid, docs=DOCS_TASK_DETAILS)]  # fmt: skip
         assert task_uuid is not None
-        job = self._jobs.get(task_uuid)
         response: dict[str, Any]
         if job is None:
             response = {"errors": self._refusals.get(task_uuid, []), "data": []}
