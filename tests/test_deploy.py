@@ -105,4 +105,5 @@ def test_check_in_simulate_mode_reports_an_unwritable_data_folder(tmp_path: Path
     blocker.write_text("a file where the data folder should be")
     env = {**os.environ, "KLING_MCP_DATA_DIR": str(blocker), "KLING_MCP_OUTPUT_DIR": str(tmp_path / "out")}
     out = subprocess.run([str(SCRIPT), "--simulate", "check"], env=env, capture_output=True, timeout=60)
-    assert out.returncode == 1 and "writable: NO" in out.stdout.decode()
+    text = out.stdout.decode()
+    assert out.returncode == 1 and "NO: " in text and f"{blocker} is a file, where a folder is needed" in text

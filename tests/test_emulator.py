@@ -113,7 +113,7 @@ async def test_invalid_request_gets_runware_shaped_errors_and_starts_nothing(
     assert error["allowedValues"] == {"min": 3, "max": 15}
     assert "Set 'duration'" in error["message"] and error["documentation"].startswith("https://")
     assert emu.stats.submissions[task["taskUUID"]] == 1 and emu.stats.accepted == {}
-    assert (await poll(client, emu, task["taskUUID"])).json()["errors"][0]["code"] == "taskNotFound"
+    assert (await poll(client, emu, task["taskUUID"])).json()["errors"][0]["code"] == "taskFailedOrNotFound"
 
 
 async def test_every_violation_is_reported_and_async_delivery_is_required(
@@ -238,7 +238,7 @@ async def test_get_response_of_an_unknown_task_is_task_not_found(emu: Emulator, 
     assert response.status_code == 400
     [error] = response.json()["errors"]
     assert {k: error[k] for k in ("code", "message", "taskUUID", "taskType")} == {
-        "code": "taskNotFound", "message": "No task with this taskUUID.",
+        "code": "taskFailedOrNotFound", "message": "The task failed or was not found.",
         "taskUUID": unknown, "taskType": "getResponse",
     }  # fmt: skip
 
@@ -312,7 +312,7 @@ async def test_http_faults_answer_instead_of_processing(
     if kind == "http_429":
         assert response.headers["retry-after"] == "2"
     assert emu.stats.submissions == {} and emu.stats.faults_fired == {kind: 1}
-    assert (await poll(client, emu, task["taskUUID"])).json()["errors"][0]["code"] == "taskNotFound"
+    assert (await poll(client, emu, task["taskUUID"])).json()["errors"][0]["code"] == "taskFailedOrNotFound"
     # times=1: the same task now goes through.
     assert (await client.post(emu.url, json=[task])).status_code == 200
     assert emu.stats.submissions[task["taskUUID"]] == 1

@@ -126,7 +126,7 @@ async def test_the_in_memory_emulator_forgets_with_its_process() -> None:
     async with run_emulator(api_key="k") as second, httpx.AsyncClient() as http:
         polled = await http.post(second.url, json=[{"taskType": "getResponse", "taskUUID": task_uuid}],
                                  headers={"Authorization": "Bearer k"})  # fmt: skip
-    assert polled.json()["errors"][0]["code"] == "taskNotFound"
+    assert polled.json()["errors"][0]["code"] == "taskFailedOrNotFound"
 
 
 async def test_the_store_forgets_old_and_unreadable_jobs(tmp_path: Path) -> None:
@@ -142,4 +142,4 @@ async def test_the_store_forgets_old_and_unreadable_jobs(tmp_path: Path) -> None
         polled = await http.post(emu.url, json=[{"taskType": "getResponse", "taskUUID": u} for u in (old, odd)],
                                  headers={"Authorization": "Bearer k"})  # fmt: skip
     # Past Runware's retention, or written in a shape this version cannot read: gone, not a crash.
-    assert [e["code"] for e in polled.json()["errors"]] == ["taskNotFound", "taskNotFound"]
+    assert [e["code"] for e in polled.json()["errors"]] == ["taskFailedOrNotFound", "taskFailedOrNotFound"]

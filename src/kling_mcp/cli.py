@@ -121,12 +121,16 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _serve(args: argparse.Namespace) -> None:
+    from .runware import register_secret
     from .server import create_server
 
     server = create_server(_settings(args), simulate=args.simulate)
     if not args.http:
-        server.run("stdio")
+        from ._stdio import run_stdio
+
+        run_stdio(server)
         return
+    register_secret(args.token)
     allowed = args.allowed_hosts if args.allowed_hosts is not None else _host_names(os.environ.get("KLING_MCP_ALLOWED_HOSTS"))
     if (args.host not in LOOPBACK or allowed) and not args.token:
         reached = f"on {args.host}" if args.host not in LOOPBACK else f"to clients that reach it as {', '.join(allowed)}"
@@ -254,7 +258,7 @@ def _print_models() -> None:
 
 
 async def _check(args: argparse.Namespace) -> int:
-    from .ledger import Ledger
+    from .ledger import Ledger, LedgerUnavailable
 
     settings = _settings(args)
     if args.simulate:
@@ -263,20 +267,23 @@ async def _check(args: argparse.Namespace) -> int:
 
         settings = simulated_settings(settings)
         print("SIMULATING: `kling-mcp --simulate` sends nothing to Runware; its built-in emulator needs no API key, "
-              "charges nothing and makes placeholder videos.")  # fmt: skip
+              "charges nothing and renders stand-in videos.")  # fmt: skip
     ok = True
     print(f"data directory: {settings.data_dir}")
     try:
-        Ledger(settings.ledger_path).close()
+        Ledger(settings.data_dir / settings.ledger_path.name).close()
         if args.simulate:  # the simulated jobs, shared by every simulating server using this folder
             EmulatorStore(settings.data_dir / SIMULATED_STORE).close()
         with tempfile.NamedTemporaryFile(dir=settings.data_dir):
             pass
-        print("  writable: yes")
+        print("  writable: yes; job ledger readable")
+    except LedgerUnavailable as exc:
+        ok = False
+        print(f"  NO: {exc}")
     except (OSError, sqlite3.Error) as exc:
         ok = False
         print(f"  writable: NO ({exc}); set KLING_MCP_DATA_DIR to a writable directory")
-    if settings.database_url is not None:
+    if settings.database_url is not None and not args.simulate:
         from .ledger import check_ledger
 
         ledger_ok, lines = check_ledger(settings.ledger_location)

@@ -19,8 +19,8 @@ import anyio
 from anyio.abc import TaskGroup
 
 from .core import PreparedRequest
-from .ledger import TERMINAL, JobRecord, Ledger
-from .runware import ProviderError, RunwareClient, RunwareError, TaskUpdate
+from .ledger import REDACTED_PREFIX, TERMINAL, JobRecord, Ledger, LedgerUnavailable
+from .runware import ProviderError, RunwareClient, RunwareError, SubmitResult, TaskUpdate, scrub
 
 log = logging.getLogger("kling_mcp.jobs")
 
@@ -30,6 +30,13 @@ ProgressCallback = Callable[[float, float, str], Awaitable[None]]
 TYPICAL_JOB_SECONDS = 90.0
 # A job Runware keeps saying it does not know is given this many polls before it is written off.
 NOT_FOUND_POLLS = 3
+# The categories of an error naming a running job that end it: the provider's verdict on the job.
+# A code nobody knows that names the job is taken as its failure: providers' codes vary.
+ENDS_A_JOB = frozenset({"provider_failure", "provider_timeout", "content_policy", "unknown"})
+# The category of the note a job carries while its submission's fate is unknown.
+UNKNOWN_FATE = "unknown_fate"
+# A job with no final answer after this long is marked stalled and no longer polled (KLING_MCP_STALLED_AFTER).
+DEFAULT_STALLED_AFTER_S = 3 * 3600.0
 
 
 class MissingApiKey(RunwareError):
@@ -63,24 +70,42 @@ class JobService:
         poll_initial_s: float = 2.0,
         poll_max_s: float = 10.0,
         poll_factor: float = 1.5,
+        stalled_after_s: float = DEFAULT_STALLED_AFTER_S,
+        submit_deadline_s: float = 60.0,
+        refresh_deadline_s: float = 30.0,
+        resend_interval_s: float = 15.0,
     ) -> None:
         self.client = client
         self.ledger = ledger
         self.caps = caps
         self._poll_initial, self._poll_max, self._poll_factor = poll_initial_s, poll_max_s, poll_factor
         self._interval = poll_initial_s
+        self.stalled_after_s = stalled_after_s
+        # The longest a submit tool call waits for Runware before it answers "unknown" with the task_id.
+        self.submit_deadline_s = submit_deadline_s
+        self.refresh_deadline_s = refresh_deadline_s
+        # How long after a send was given up on the poller waits before it may send the task again: a request
+        # that timed out may still reach Runware, and its record must have had the time to show it.
+        self.resend_interval_s = resend_interval_s
         self._in_flight: set[str] = set()
         self._not_found: dict[str, int] = {}
+        self._last_send: dict[str, float] = {}
+        self._last_sweep = 0.0
         self._changed: dict[str, anyio.Event] = {}
         self._wake = anyio.Event()
         self.polls_sent = 0
+        self.resends = 0  # submissions sent again because Runware's record showed they never arrived
         self.finished_at: dict[str, float] = {}  # when the poller first saw each job end (for benchmarks)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self, task_group: TaskGroup) -> None:
         """Resume tracking every job the ledger still has in flight, and start the poller."""
-        for job in await anyio.to_thread.run_sync(self.ledger.in_flight):
+        try:
+            resumed = await anyio.to_thread.run_sync(self.ledger.in_flight)
+        except LedgerUnavailable:
+            resumed = []  # already reported at start-up; every job tool reports it again
+        for job in resumed:
             self._in_flight.add(job.task_uuid)
         if self._in_flight:
             log.info("Resuming %d job(s) still in flight", len(self._in_flight))
@@ -108,7 +133,7 @@ class JobService:
         A ``planned`` job (a storyboard's clip) is in the ledger already with its cost reserved: it
         is promoted to pending, once; if another process promoted it first, it is not sent again.
         Raises SpendCapExceeded (nothing recorded or sent) or MissingApiKey. Otherwise
-        always returns the job, whatever became of the submission.
+        always returns the job, whatever became of the submission, within ``submit_deadline_s``.
         """
         if not self.client.has_key:
             raise MissingApiKey()
@@ -134,26 +159,44 @@ class JobService:
             await anyio.to_thread.run_sync(
                 lambda: self.ledger.record_new(job, daily_cap=self.caps.daily_usd, total_cap=self.caps.total_usd)
             )
+        self._last_send[job.task_uuid] = time.monotonic()
+        result: SubmitResult | None = None
         try:
-            result = await self.client.submit(payload)
+            with anyio.move_on_after(self.submit_deadline_s):
+                result = await self.client.submit(payload)
         except BaseException:
             # Cancelled or crashed mid-send: the job may or may not be at Runware; the poller finds out.
             with anyio.CancelScope(shield=True):
                 await self._update(job.task_uuid, status="unknown")
                 self._track(job.task_uuid)
             raise
-        errors = [e.to_dict() for e in result.errors]
-        if result.outcome == "accepted":
-            record = await self._update(job.task_uuid, status="submitted", submitted_at=time.time())
-            self._track(job.task_uuid)
-        elif result.outcome == "rejected":
-            record = await self._update(job.task_uuid, status="rejected", errors=errors, finished_at=time.time())
-        else:
-            note = [{"category": "network", "message": result.note, "next_step": "kling-mcp keeps looking the task "
-                     "up; it is never re-sent blindly. Check again with get_video_status."}]  # fmt: skip
-            record = await self._update(job.task_uuid, status="unknown", errors=errors + note)
-            self._track(job.task_uuid)
+        if result is None:
+            result = SubmitResult("unknown", note=f"Runware did not settle the submission within "
+                                  f"{self.submit_deadline_s:g} s")  # fmt: skip
+        # A request given up on may still arrive: a re-send waits resend_interval_s from now, not from the send.
+        self._last_send[job.task_uuid] = time.monotonic()
+        record = await self._apply_submission(job.task_uuid, result, [])
         assert record is not None
+        return record
+
+    async def _apply_submission(self, task_uuid: str, result: SubmitResult, earlier: list[dict[str, Any]]) -> JobRecord | None:
+        settled = _settled(earlier)
+        errors = [e.to_dict() for e in result.errors]
+        now = time.time()
+        match result.outcome:
+            case "accepted":
+                record = await self._update(task_uuid, status="submitted", submitted_at=now, errors=settled)
+                self._track(task_uuid)
+            case "rejected":
+                record = await self._update(task_uuid, status="rejected", errors=settled + errors, finished_at=now)
+            case "failed":
+                record = await self._update(task_uuid, status="failed", errors=settled + errors, finished_at=now)
+            case _:
+                note = {"category": UNKNOWN_FATE, "message": scrub(result.note), "next_step": "kling-mcp keeps "
+                        "looking the task up in Runware's record; it is sent again only if that shows it never "
+                        "arrived, so that it is not paid for twice. Check again with get_video_status."}  # fmt: skip
+                record = await self._update(task_uuid, status="unknown", errors=settled + errors + [note])
+                self._track(task_uuid)
         return record
 
     async def _update(self, task_uuid: str, **changes: Any) -> JobRecord | None:
@@ -169,12 +212,14 @@ class JobService:
         return await anyio.to_thread.run_sync(self.ledger.get, task_uuid)
 
     async def refresh(self, task_uuids: list[str]) -> dict[str, JobRecord | None]:
-        """The jobs, after one poll of those still in flight (a single HTTP request)."""
+        """The jobs, after one poll of those still in flight or stalled (a single HTTP request),
+        within ``refresh_deadline_s``."""
         jobs = {u: await self.get(u) for u in task_uuids}
-        live = [u for u, j in jobs.items() if j is not None and j.in_flight]
+        live = [u for u, j in jobs.items() if j is not None and (j.in_flight or j.status == "stalled")]
         if live and self.client.has_key:
             try:
-                await self._poll_once(live)
+                with anyio.move_on_after(self.refresh_deadline_s):
+                    await self._poll_once(live, on_request=True)
             except RunwareError as exc:
                 log.warning("Refreshing %d job(s) failed: %s", len(live), exc)
             jobs.update({u: await self.get(u) for u in live})
@@ -187,6 +232,10 @@ class JobService:
         job = await self.get(task_uuid)
         if job is None or job.status in TERMINAL:
             return job, job is not None
+        if job.status == "stalled":
+            # Not polled any more: one look-up on request, then the answer as it stands.
+            job = (await self.refresh([task_uuid]))[task_uuid]
+            return job, job is not None and job.status in TERMINAL
         if job.in_flight and task_uuid not in self._in_flight:
             self._track(task_uuid)
         started = time.monotonic()
@@ -196,7 +245,7 @@ class JobService:
                 with anyio.move_on_after(1.0):
                     await event.wait()
                 job = await self.get(task_uuid)
-                if job is None or job.status in TERMINAL:
+                if job is None or job.status in TERMINAL or job.status == "stalled":
                     break
                 if on_progress is not None:
                     await on_progress(*_progress(job, time.monotonic() - started))
@@ -217,6 +266,7 @@ class JobService:
             with anyio.move_on_after(self._interval):
                 self._wake = anyio.Event()
                 await self._wake.wait()
+            await self._sweep_stalled()
             if not self._in_flight:
                 continue
             try:
@@ -227,70 +277,154 @@ class JobService:
                 log.exception("Unexpected error while polling")
             self._interval = min(self._interval * self._poll_factor, self._poll_max)
 
-    async def _poll_once(self, task_uuids: list[str]) -> None:
+    async def _poll_once(self, task_uuids: list[str], *, on_request: bool = False) -> None:
         self.polls_sent += 1
         updates = await self.client.poll(task_uuids)
         for task_uuid, update in updates.items():
             job = await self.get(task_uuid)
-            if job is None:
+            if job is None or job.status in TERMINAL:
+                # Ended (perhaps by another process, or by a re-send's answer): nothing may change it now.
                 self._in_flight.discard(task_uuid)
                 continue
-            changes = self._merge(job, update)
+            silent = not update.items and not update.errors
+            if update.not_found or (silent and job.status in ("pending", "unknown")):
+                # Not known to getResponse (or not a word about a submission whose fate is open): ask the record.
+                changes = await self._not_found_changes(job)
+            else:
+                self._not_found.pop(task_uuid, None)
+                changes = self._merge(job, update)
             if changes:
                 record = await self._update(task_uuid, **changes)
                 if record is not None and record.status in TERMINAL:
                     self._in_flight.discard(task_uuid)
                     self.finished_at.setdefault(task_uuid, time.monotonic())
-            elif job.status in TERMINAL:
-                self._in_flight.discard(task_uuid)
 
-    def _merge(self, job: JobRecord, update: TaskUpdate) -> dict[str, Any]:
-        if update.not_found:
-            seen = self._not_found[job.task_uuid] = self._not_found.get(job.task_uuid, 0) + 1
-            if seen < NOT_FOUND_POLLS:
-                return {}
+    async def _sweep_stalled(self) -> None:
+        """Stop polling jobs that have had no final answer for longer than the maximum age. Every job is read
+        from the ledger for this, so it runs a few times per maximum age, not on every tick."""
+        now = time.time()
+        if now - self._last_sweep < min(30.0, self.stalled_after_s / 4):
+            return
+        self._last_sweep = now
+        for task_uuid in sorted(self._in_flight):
+            job = await self.get(task_uuid)
+            if job is None or not job.in_flight:
+                self._in_flight.discard(task_uuid)
+            elif now - job.created_at > self.stalled_after_s:
+                self._in_flight.discard(task_uuid)
+                await self._update(task_uuid, **self._stalled(job))
+                log.warning("Job %s has had no final answer for %d s: stalled", task_uuid, int(self.stalled_after_s))
+
+    def _stalled(self, job: JobRecord) -> dict[str, Any]:
+        note = {"category": "stalled", "message": f"Runware gave no final answer for this job within "
+                f"{int(self.stalled_after_s)} s; kling-mcp stopped polling it. It still counts against the spend "
+                "caps at its estimate, since it may yet be charged.", "next_step": "Call get_video_status with this "
+                "task_id later: it is looked up again on request. If it never ends, ask Runware support about it "
+                "with the task_id."}  # fmt: skip
+        return {"status": "stalled", "errors": [*job.errors, note]}
+
+    async def _not_found_changes(self, job: JobRecord) -> dict[str, Any]:
+        """getResponse said it does not know the task (``taskFailedOrNotFound`` and the like): ask Runware's
+        own record whether it never arrived, arrived and failed, or is there after all."""
+        record = await self.client.task_details(job.task_uuid)
+        never_acknowledged = job.status in ("pending", "unknown") or (job.status == "stalled" and not job.submitted_at)
+        if record.state == "failed":
+            self._not_found.pop(job.task_uuid, None)
+            errors = [*_settled(job.errors), *(e.to_dict() for e in record.errors)]
+            return {"status": "failed", "errors": errors, "finished_at": time.time(), "progress": 100}
+        if record.state == "present":
             self._not_found.pop(job.task_uuid, None)
             if job.status in ("pending", "unknown"):
-                # The submission never landed: nothing was charged, and it was not re-sent blindly.
-                error = ProviderError("not_found", "taskNotFound", "Runware never received this task; nothing was "
-                                      "charged. Submit the request again if you still want it.")  # fmt: skip
-                return {"status": "rejected", "errors": job.errors + [error.to_dict()], "finished_at": time.time()}
-            error = ProviderError("not_found", "taskNotFound", "Runware no longer knows this task.")
-            return {"status": "failed", "errors": job.errors + [error.to_dict()], "finished_at": time.time()}
+                return {"status": "submitted", "submitted_at": time.time(), "errors": _settled(job.errors)}
+            return {"submitted_at": time.time()} if not job.submitted_at else {}
+        if record.state is None:
+            return {}
+        if never_acknowledged:
+            return await self._resend(job)
+        # Acknowledged once, now unknown to Runware: give it a few polls before writing it off.
+        seen = self._not_found[job.task_uuid] = self._not_found.get(job.task_uuid, 0) + 1
+        if seen < NOT_FOUND_POLLS:
+            return {}
         self._not_found.pop(job.task_uuid, None)
+        error = ProviderError("not_found", "taskNotFound", "Runware no longer knows this task.")
+        return {"status": "failed", "errors": [*job.errors, error.to_dict()], "finished_at": time.time()}
 
+    async def _resend(self, job: JobRecord) -> dict[str, Any]:
+        """Send again, with the same taskUUID, a job Runware's record shows it never received."""
+        if time.monotonic() - self._last_send.get(job.task_uuid, 0.0) < self.resend_interval_s:
+            return {}
+        if _has_redacted_media(job.payload):
+            # Inline media is never stored, so this request cannot be rebuilt: end it, nothing was charged.
+            error = ProviderError("not_found", "taskNotFound", "Runware never received this task, and it held inline "
+                                  "media that kling-mcp does not keep, so it cannot be sent again. Nothing was "
+                                  "charged. Submit the request again if you still want it.")  # fmt: skip
+            return {"status": "rejected", "errors": [*job.errors, error.to_dict()], "finished_at": time.time()}
+        self._last_send[job.task_uuid] = time.monotonic()
+        self.resends += 1
+        log.info("Runware's record shows job %s never arrived: sending it again with the same taskUUID", job.task_uuid)
+        result = SubmitResult("unknown", note=f"The re-sent submission was not settled within {self.submit_deadline_s:g} s")
+        with anyio.move_on_after(self.submit_deadline_s):
+            result = await self.client.submit(job.payload)
+        self._last_send[job.task_uuid] = time.monotonic()
+        keep = job.status if job.status == "stalled" and result.outcome == "unknown" else None
+        record = await self._apply_submission(job.task_uuid, result, job.errors)
+        if keep is not None:
+            await self._update(job.task_uuid, status=keep)
+        if record is not None and record.status in TERMINAL:
+            self._in_flight.discard(job.task_uuid)
+        return {}
+
+    def _merge(self, job: JobRecord, update: TaskUpdate) -> dict[str, Any]:
         results = {r["video_uuid"]: r for r in job.results}
         failures = [e for e in job.errors if e.get("result_failure")]
         progress: list[int] = []
+        # Each poll lists every result so far, in order; one that carries no id of its own is known by its
+        # place among those (so the same failure seen in two polls is counted once).
+        keyless = 0
         for item in update.items:
             status = item.get("status")
-            if item.get("videoUUID") and status in (None, "success"):
+            if status in (None, "success") and _usable_video(item):
                 results[item["videoUUID"]] = {
                     "video_uuid": item["videoUUID"],
-                    "video_url": item.get("videoURL"),
-                    "cost_usd": item.get("cost"),
+                    "video_url": item["videoURL"],
+                    "cost_usd": item.get("cost") if isinstance(item.get("cost"), (int, float)) else None,
                     "seed": item.get("seed"),
                 }
+            elif status == "success" or (status is None and ("videoUUID" in item or "videoURL" in item)):
+                error = ProviderError("provider_failure", "noUsableVideo", "Runware reported a result without a "
+                                      "usable video (no videoUUID or videoURL).").to_dict()  # fmt: skip
+                error |= {"item": item, "result_failure": True}
+                if isinstance(item.get("cost"), (int, float)):
+                    error["cost_usd"] = item["cost"]  # billed all the same
+                key = item.get("videoUUID") if isinstance(item.get("videoUUID"), str) else None
+                if key is None:
+                    key, keyless = f"result-{keyless}", keyless + 1
+                if not any(f.get("result_key") == key for f in failures):
+                    error["result_key"] = key
+                    failures.append(error)
             elif status == "error" or "error" in item:
-                error = ProviderError.parse(item.get("error") or item, scrub=self.client.scrub).to_dict()
+                error = ProviderError.parse(item.get("error") or item).to_dict()
                 error["result_failure"] = True
-                key = item.get("videoUUID") or item.get("imageUUID") or len(failures)
+                key = item.get("videoUUID") or item.get("imageUUID")
+                if not isinstance(key, str):
+                    key, keyless = f"result-{keyless}", keyless + 1
                 if not any(f.get("result_key") == key for f in failures):
                     error["result_key"] = key
                     failures.append(error)
             elif isinstance(item.get("progress"), (int, float)):
                 progress.append(int(item["progress"]))
-        task_errors = [e.to_dict() for e in update.errors]
+        # An error about the poll itself (busy, a server error, a refused key...) says nothing of the job's fate.
+        task_errors = [e.to_dict() for e in update.errors if e.category in ENDS_A_JOB]
         other_errors = [e for e in job.errors if not e.get("result_failure")]
 
         changes: dict[str, Any] = {}
         new_results = sorted(results.values(), key=lambda r: r["video_uuid"])
         if new_results != job.results:
             changes["results"] = new_results
-            costs = [r["cost_usd"] for r in new_results if isinstance(r.get("cost_usd"), (int, float))]
-            if costs:
-                changes["cost_usd"] = round(sum(costs), 6)
         errors = other_errors + failures + [e for e in task_errors if e not in other_errors]
+        costs = [c["cost_usd"] for c in [*new_results, *failures] if isinstance(c.get("cost_usd"), (int, float))]
+        if costs and round(sum(costs), 6) != job.cost_usd:
+            changes["cost_usd"] = round(sum(costs), 6)
         if errors != job.errors:
             changes["errors"] = errors
         done = len(results) + len(failures)
@@ -305,6 +439,24 @@ class JobService:
             if average != job.progress:
                 changes["progress"] = average
         return changes
+
+
+def _settled(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The errors without the notes that said the submission's fate was unknown, once it is known."""
+    return [e for e in errors if e.get("category") != UNKNOWN_FATE]
+
+
+def _usable_video(item: dict[str, Any]) -> bool:
+    uuid, url = item.get("videoUUID"), item.get("videoURL")
+    return isinstance(uuid, str) and bool(uuid) and isinstance(url, str) and url.startswith(("https://", "http://"))
+
+
+def _has_redacted_media(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_has_redacted_media(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_redacted_media(v) for v in value)
+    return isinstance(value, str) and value.startswith(REDACTED_PREFIX)
 
 
 def _progress(job: JobRecord, waited: float) -> tuple[float, float, str]:

@@ -44,12 +44,33 @@ JobStatus = Literal[
     "rejected",  # refused by Runware before it started (nothing charged)
     "planned",  # a storyboard's clip, its cost reserved, not sent yet (waits for its turn)
     "cancelled",  # a planned clip that will never be sent (nothing charged)
+    "stalled",  # no terminal answer within the maximum age: no longer polled, still looked up on request
 ]
 IN_FLIGHT: tuple[JobStatus, ...] = ("pending", "submitted", "processing", "unknown")
 TERMINAL: tuple[JobStatus, ...] = ("success", "partial", "failed", "rejected", "cancelled")
 
 _MICROS_PER_USD = Decimal(1_000_000)
+# How inline media (never stored) shows in a stored payload.
+REDACTED_PREFIX = "<inline media, "
 _SECRET_KEY = re.compile(r"api[_-]?key|authori[sz]ation|token|secret|password", re.IGNORECASE)
+
+
+class UnavailableLedger:
+    """Stands in for a ledger that could not be opened: every use raises the same LedgerUnavailable.
+    The server still starts, so listing models and dry runs work, and every paid or job tool answers
+    with the one clear line instead of a traceback."""
+
+    def __init__(self, error: LedgerUnavailable) -> None:
+        self.error, self.location = error, error.where
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        def refuse(*_args: Any, **_kwargs: Any) -> Any:
+            raise self.error
+
+        return refuse
 
 
 class SpendCapExceeded(Exception):
@@ -118,7 +139,7 @@ def redact_payload(value: Any) -> Any:
         return [redact_payload(v) for v in value]
     if isinstance(value, str) and (value.startswith("data:") or len(value) > 4096):
         digest = hashlib.sha256(value.encode()).hexdigest()[:16]
-        return f"<inline media, {len(value)} characters, sha256 {digest}>"
+        return f"{REDACTED_PREFIX}{len(value)} characters, sha256 {digest}>"
     return value
 
 
@@ -544,5 +565,5 @@ def check_ledger(location: Path | str) -> tuple[bool, list[str]]:
 
 __all__ = [
     "IN_FLIGHT", "TERMINAL", "JobRecord", "JobStatus", "Ledger", "LedgerInfo", "LedgerUnavailable",
-    "SpendCapExceeded", "check_ledger", "committed_micros", "redact_payload", "start_of_utc_day",
+    "SpendCapExceeded", "UnavailableLedger", "check_ledger", "committed_micros", "redact_payload", "start_of_utc_day",
 ]  # fmt: skip

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     poll_max_s: float = Field(10.0, gt=0, validation_alias=AliasChoices("KLING_MCP_POLL_MAX"))
     # Under the ~60 s after which MCP clients commonly cancel a call; the agent calls again to wait longer.
     max_wait_s: float = Field(55.0, gt=0, validation_alias=AliasChoices("KLING_MCP_MAX_WAIT"))
+    stalled_after_s: float = Field(
+        10800.0,
+        gt=0,
+        validation_alias=AliasChoices("KLING_MCP_STALLED_AFTER"),
+        description="Seconds without a final answer after which a job is marked stalled and no longer polled.",
+    )
     media_roots: Annotated[list[Path] | None, NoDecode] = Field(
         None,
         validation_alias=AliasChoices("KLING_MCP_MEDIA_ROOTS"),

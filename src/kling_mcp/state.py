@@ -14,7 +14,7 @@ import httpx
 
 from .files import MediaUploads, Sandbox, SizeLimits, VideoDownloads
 from .jobs import Caps, JobService
-from .ledger import Ledger
+from .ledger import Ledger, LedgerUnavailable, UnavailableLedger
 from .runware import RunwareClient
 from .service import VideoService
 from .storyboard import StoryboardRunner, StoryboardService
@@ -107,7 +107,18 @@ def make_lifespan(
                     "simulating server that uses this data folder.", base_url, data_dir,
                 )  # fmt: skip
             # Simulated jobs never go into a shared database, where real instances would poll them.
-            ledger = Ledger(data_dir / "jobs.sqlite3" if simulate else settings.ledger_location)
+            location = data_dir / "jobs.sqlite3" if simulate else settings.ledger_location
+            try:
+                ledger: Ledger = Ledger(location)
+            except LedgerUnavailable as exc:
+                if isinstance(location, str):
+                    # A shared database that cannot be reached: the instance stops with the one line, so its
+                    # supervisor restarts it (a stand-in ledger would never recover when the database does).
+                    raise
+                # A local data folder: the server still starts (models, dry runs), and says why on every
+                # paid or job tool; the same line goes to stderr now.
+                log.error("%s", exc)
+                ledger = UnavailableLedger(exc)  # type: ignore[assignment]
             stack.callback(ledger.close)
             client = await stack.enter_async_context(
                 RunwareClient(api_key, base_url, timeout=settings.request_timeout_s)
@@ -116,7 +127,8 @@ def make_lifespan(
                 log.warning("RUNWARE_API_KEY is not set: listing models and dry runs work; submissions will say how to set it.")
             jobs = JobService(
                 client, ledger, caps=Caps(settings.daily_cap_usd, settings.total_cap_usd),
-                poll_initial_s=poll_initial, poll_max_s=poll_max,
+                poll_initial_s=poll_initial, poll_max_s=poll_max, stalled_after_s=settings.stalled_after_s,
+                submit_deadline_s=2 * settings.request_timeout_s, refresh_deadline_s=settings.request_timeout_s,
             )  # fmt: skip
             limits = SizeLimits(*(int(mb * 1_000_000) for mb in (settings.max_image_mb, settings.max_video_mb,
                                                                  settings.max_audio_mb)))  # fmt: skip

@@ -190,7 +190,8 @@ class VideoResult(BaseModel):
 
 class Job(BaseModel):
     task_id: str
-    status: Literal["dry_run", "pending", "submitted", "processing", "unknown", "success", "partial", "failed", "rejected"]
+    status: Literal["dry_run", "pending", "submitted", "processing", "unknown", "stalled", "success", "partial", "failed",
+                    "rejected"]
     done: bool
     model: str
     tool: str

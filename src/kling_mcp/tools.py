@@ -25,7 +25,7 @@ from .catalog import MODELS, describe, get_model
 from .constraints import Violation
 from .files import DownloadProblem, FileRefused, LocalFile, Sandbox, local_path
 from .jobs import MissingApiKey
-from .ledger import TERMINAL, JobRecord
+from .ledger import TERMINAL, JobRecord, LedgerUnavailable
 from .payload import MediaInput
 from .runware import RunwareError
 from .service import Checked, Refusal, sandbox_facts
@@ -89,6 +89,22 @@ def _error(kind: str, message: str, **extra: Any) -> CallToolResult:
     return CallToolResult(is_error=True, structured_content=body, content=[TextContent(type="text", text=json.dumps(body, indent=1))])
 
 
+def _ledger_unavailable(exc: LedgerUnavailable) -> CallToolResult:
+    return _error("ledger_unavailable", str(exc), **exc.to_dict())
+
+
+class _LedgerDown:
+    """The plan of a call made while the ledger cannot be used: refused, with the ledger's one line."""
+
+    ok = dry_run = needs_confirmation = False
+
+    def __init__(self, exc: LedgerUnavailable) -> None:
+        self.exc = exc
+
+    def refusal(self) -> Refusal:
+        return Refusal("ledger_unavailable", str(self.exc), self.exc.to_dict())
+
+
 def _refused(refusal: Refusal) -> CallToolResult:
     return _error(refusal.kind, refusal.message, **refusal.details)
 
@@ -122,8 +138,13 @@ def _next_step(record: JobRecord) -> str:
         case "rejected":
             return "Runware did not take the job and nothing was charged; see errors[].next_step."
         case "unknown":
-            return (f"The submission's fate is being established; it is never re-sent blindly. Call "
-                    f"get_video_status with task_id {record.task_uuid} in a little while.")  # fmt: skip
+            return (f"The submission's fate is being established from Runware's own record; it is sent again only "
+                    f"if that shows it never arrived, so that it is not paid for twice. Call get_video_status with task_id "
+                    f"{record.task_uuid} in a little while.")  # fmt: skip
+        case "stalled":
+            return (f"No final answer from Runware for a long time, so kling-mcp stopped polling; the job still counts "
+                    f"against the spend caps at its estimate. Call get_video_status with task_id {record.task_uuid} "
+                    "later (it is looked up again on request); if it never ends, ask Runware support with the task_id.")  # fmt: skip
         case _:
             return (f"Rendering (Kling takes 30-90 s). Call wait_for_video with task_id {record.task_uuid}; each "
                     f"call waits up to {WAIT_DEFAULT_S:g} s, so call it again until done is true.")  # fmt: skip
@@ -256,7 +277,10 @@ def paid_tool(
 
     async def checked(ctx: Context, arguments: Any, roots: Any) -> Any:
         state: AppState = ctx.request_context.lifespan_context
-        return await check(state, arguments if isinstance(arguments, dict) else {}, _sandbox(state, roots))
+        try:
+            return await check(state, arguments if isinstance(arguments, dict) else {}, _sandbox(state, roots))
+        except LedgerUnavailable as exc:  # resolvers run before the body: answered here, not as a crash
+            return _LedgerDown(exc)
 
     async def confirmation(ctx: Context, plan: Any) -> Elicit[Confirm] | None:
         if not plan.ok or plan.dry_run or not plan.needs_confirmation or not _can_ask(ctx):
@@ -492,7 +516,10 @@ def flat_tool(
         hints[param] = hint
 
     async def call(ctx: Context, arguments: dict[str, Any] | None = None, **values: Any) -> Any:
-        return await handler(ctx, arguments or {}, **values)
+        try:
+            return await handler(ctx, arguments or {}, **values)
+        except LedgerUnavailable as exc:
+            return _ledger_unavailable(exc)
 
     call.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
     call.__annotations__ = hints

@@ -1,12 +1,15 @@
 """A local Runware emulator: a real HTTP server on loopback that speaks the
-Runware task API for videoInference, getResponse and mediaStorage.
+Runware task API for videoInference, getResponse, getTaskDetails and mediaStorage,
+with Runware's own error codes.
 
 The test suite and ``--simulate`` mode use it in place of Runware. Jobs finish
 on a (scalable) clock, results download as real clips that follow the request
 (size, length, format, sound, first and last frames; see ``_render``), and faults
-(HTTP errors, slow or dropped connections, broken JSON, failed jobs) can be
-injected from Python or over HTTP. Everything received is recorded in
-``Emulator.stats``.
+(HTTP errors, slow, trickling or dropped connections before or after the request
+is processed, broken JSON, odd answer shapes, errors naming no task, the key
+echoed into errors, failed jobs, results without a video) can be injected from
+Python or over HTTP. Everything received is recorded in ``Emulator.stats``, and
+``Emulator.billed()`` says what each task has been charged.
 """
 
 from ._emulator import Emulator, EmulatorStats, Outcome

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from ._emulator import DOCS_TASKS, Emulator, Outcome
-from ._faults import HTTP_FAULTS, Fault
+from ._faults import HTTP_FAULTS, MODIFIERS, Fault
 from ._render import container_of, mime_type, plan_clip, render
 
 _UNPARSEABLE = object()
@@ -59,6 +59,44 @@ _QUIET_DROPS = _QuietDrops()
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _echoed(body: dict[str, Any], header: str | None) -> dict[str, Any]:
+    """The answer with the request's Authorization header echoed into every field of every error
+    (message, parameter, documentation, allowed values, a nested object), as a careless provider might."""
+    if not header:
+        return body
+
+    def echo(error: Any) -> Any:
+        if not isinstance(error, dict):
+            return error
+        return {
+            **error,
+            "code": error.get("code"),
+            "message": f"{error.get('message', '')} (request had 'Authorization: {header}')",
+            "parameter": [error.get("parameter") or "authorization", header],
+            "documentation": f"{error.get('documentation') or DOCS_TASKS}?auth={header}",
+            "allowedValues": [header, {"header": header}],
+            "details": {"request": {"headers": {"Authorization": header}}, "echo": [[header]]},
+        }
+
+    out = dict(body)
+    if isinstance(body.get("errors"), list):
+        out["errors"] = [echo(e) for e in body["errors"]]
+    if isinstance(body.get("data"), list):
+        out["data"] = [{**i, "error": echo(i["error"])} if isinstance(i, dict) and "error" in i else i
+                       for i in body["data"]]  # fmt: skip
+    return out
+
+
+class _Trickled:
+    """A download answered one byte at a time."""
+
+    def __init__(self, app: EmulatorApp, payload: bytes, delay: float) -> None:
+        self.app, self.payload, self.delay = app, payload, delay
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app._trickle(self.payload, "video/mp4", 200, self.delay, send)
 
 
 class EmulatorApp:
@@ -108,24 +146,60 @@ class EmulatorApp:
             return
 
         faults = emulator.request_faults(task_types)
+        echo = request.headers.get("authorization") if any(f.kind == "echo_key" for f in faults) else None
         delay = sum(f.delay for f in faults if f.kind == "slow")
         if delay and not await self._sleep(delay):
-            await self._http_fault(Fault("http_503"), body)(scope, receive, send)
+            await self._http_fault(Fault("http_503"), body, echo)(scope, receive, send)
             return
-        fault = next((f for f in faults if f.kind != "slow"), None)
+        fault = next((f for f in faults if f.kind not in MODIFIERS), None)
         if fault is not None and fault.kind in HTTP_FAULTS:
-            await self._http_fault(fault, body)(scope, receive, send)
+            await self._http_fault(fault, body, echo)(scope, receive, send)
+            return
+        if fault is not None and fault.kind == "drop_before_read":
+            await self._drop(Outcome(200, [], []), send, fault.kind)
             return
 
         outcome = emulator.handle(body, str(request.base_url).rstrip("/"))
-        if fault is not None and fault.kind == "drop_after_read":
-            await self._drop(outcome, send)
-        elif fault is not None and fault.kind == "malformed_json":
-            # Looks like a cut-off JSON answer under a JSON content type, as a broken proxy might send.
-            bad = b'{"data": [{"taskType": "videoInference", "taskUUID": '
-            await Response(bad, status_code=200, media_type="application/json")(scope, receive, send)
-        else:
-            await _json(outcome.status, outcome.body())(scope, receive, send)
+        answer = _echoed(outcome.body(), echo) if echo else outcome.body()
+        match fault.kind if fault is not None else None:
+            case "drop_after_read":
+                await self._drop(outcome, send, "drop_after_read")
+            case "malformed_json":
+                # Looks like a cut-off JSON answer under a JSON content type, as a broken proxy might send.
+                bad = b'{"data": [{"taskType": "videoInference", "taskUUID": '
+                await Response(bad, status_code=200, media_type="application/json")(scope, receive, send)
+            case "errors_not_list":
+                await _json(400, {"errors": "boom"})(scope, receive, send)
+            case "data_not_list":
+                await _json(200, {"data": 5})(scope, receive, send)
+            case "not_an_object":
+                await _json(200, ["ok"])(scope, receive, send)
+            case "stray_error":
+                # Errors naming no task, one with a refusal code, beside whatever the answer was.
+                stray = [
+                    {"code": "invalidParameter", "message": "Invalid value for parameter.", "parameter": "unknown",
+                     "taskType": None, "taskUUID": None, "documentation": DOCS_TASKS},
+                    {"code": "taskFailedOrNotFound", "message": "The task failed or was not found."},
+                ]  # fmt: skip
+                await _json(outcome.status, {**answer, "errors": [*answer.get("errors", []), *stray]})(scope, receive, send)
+            case "trickle":
+                assert fault is not None
+                await self._trickle(json.dumps(answer).encode(), "application/json", outcome.status, fault.delay, send)
+            case _:
+                await _json(outcome.status, answer)(scope, receive, send)
+
+    async def _trickle(self, payload: bytes, media_type: str, status: int, delay: float, send: Send) -> None:
+        """Send an answer one byte at a time, ``delay`` seconds apart: a server that never times out."""
+        await send({
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", media_type.encode()), (b"content-length", str(len(payload)).encode())],
+        })  # fmt: skip
+        for index in range(len(payload)):
+            if index and not await self._sleep(delay):
+                raise DroppedConnection("stopped trickling: the server is stopping")
+            await send({"type": "http.response.body", "body": payload[index : index + 1],
+                        "more_body": index + 1 < len(payload)})  # fmt: skip
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep, but give up (returning False) as soon as the server is told to stop."""
@@ -136,9 +210,18 @@ class EmulatorApp:
             await asyncio.sleep(min(left, 0.05))
         return True
 
-    def _http_fault(self, fault: Fault, body: Any) -> JSONResponse:
+    def _http_fault(self, fault: Fault, body: Any, echo: str | None = None) -> Response:
         if fault.kind == "http_401":
-            return _json(401, _UNAUTHORIZED)
+            return _json(401, _echoed(_UNAUTHORIZED, echo) if echo else _UNAUTHORIZED)
+        if fault.kind == "http_400_bare":
+            return Response(b"Bad Request", status_code=400, media_type="text/plain")
+        if fault.kind == "task_throttled":
+            # A 200 whose every task is refused for now: errors naming each task, with a transient code.
+            tasks = [t for t in body if isinstance(t, dict)] if isinstance(body, list) else []
+            errors = [{"code": "rateLimitExceeded", "message": "Too many requests for this task; try again shortly.",
+                       "taskType": t.get("taskType"), "taskUUID": t.get("taskUUID")} for t in tasks]  # fmt: skip
+            answer = {"errors": errors, "data": []}
+            return _json(200, _echoed(answer, echo) if echo else answer)
         status, code, message = _HTTP_FAULT_ERRORS[fault.kind]
         tasks = [t for t in body if isinstance(t, dict)] if isinstance(body, list) else []
         errors = [
@@ -147,10 +230,11 @@ class EmulatorApp:
             for t in tasks or [{}]
         ]  # fmt: skip
         headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.kind == "http_429" else None
-        return _json(status, {"errors": errors, "data": []}, headers)
+        answer = {"errors": errors, "data": []}
+        return _json(status, _echoed(answer, echo) if echo else answer, headers)
 
     @staticmethod
-    async def _drop(outcome: Outcome, send: Send) -> None:
+    async def _drop(outcome: Outcome, send: Send, kind: str) -> None:
         payload = json.dumps(outcome.body()).encode()
         await send({
             "type": "http.response.start",
@@ -158,11 +242,11 @@ class EmulatorApp:
             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
         })  # fmt: skip
         await send({"type": "http.response.body", "body": payload[: len(payload) // 2], "more_body": True})
-        raise DroppedConnection("connection dropped on purpose (fault drop_after_read)")
+        raise DroppedConnection(f"connection dropped on purpose (fault {kind})")
 
     # -- downloads -------------------------------------------------------------------
 
-    async def _video(self, request: Request) -> Response:
+    async def _video(self, request: Request) -> Response | _Trickled:
         video_uuid, _, extension = request.path_params["name"].partition(".")
         state = self.emulator.video(video_uuid)
         clip = self.emulator.clip(video_uuid)
@@ -170,6 +254,10 @@ class EmulatorApp:
             return _json(404, {"error": "expired", "message": "This video URL has expired: its ttl has passed."})
         if state == "missing" or clip is None or extension != container_of(clip[0].task):
             return _json(404, {"error": "notFound", "message": "No video at this URL."})
+        faults = self.emulator.download_faults()
+        delay = sum(f.delay for f in faults if f.kind == "slow")
+        if delay and not await self._sleep(delay):
+            return _json(503, {"error": "stopping", "message": "The server is stopping."})
         job, index = clip
 
         def rendered() -> Path:
@@ -177,6 +265,9 @@ class EmulatorApp:
 
         # Rendering takes CPU seconds the first time: off the event loop, so polls stay quick.
         path = await asyncio.to_thread(rendered)
+        trickle = next((f for f in faults if f.kind == "trickle"), None)
+        if trickle is not None:
+            return _Trickled(self, path.read_bytes(), trickle.delay)
         return FileResponse(path, media_type=mime_type(container_of(job.task)))
 
     async def _media(self, request: Request) -> Response:

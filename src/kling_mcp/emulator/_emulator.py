@@ -22,6 +22,7 @@ from ._store import EmulatorStore, Media
 
 DOCS_TASKS = "https://runware.ai/docs/en/getting-started/how-to-connect"
 DOCS_MEDIA = "https://runware.ai/docs/en/utilities/media-storage"
+DOCS_TASK_DETAILS = "https://runware.ai/docs/platform/task-details"
 
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^;,]*)*?);base64,(?P<data>.*)$", re.DOTALL)
 _MAGIC = (
@@ -127,6 +128,12 @@ class Emulator:
             self._jobs, self._videos, self._media = self._store.tables()
         else:
             self._jobs, self._videos, self._media = {}, {}, {}
+        # Runware's record of every videoInference it executed (for getTaskDetails): the task as sent,
+        # and, for a refused one, the errors it was refused with. Kept in memory: an accepted task's
+        # record is its job (in the store when persistent); refusals are not remembered across processes.
+        self._requests: dict[str, dict[str, Any]] = {}
+        self._refusals: dict[str, list[dict[str, Any]]] = {}
+        self._no_video: set[str] = set()  # jobs whose success items come without a videoUUID (fault no_video)
         self.stats = EmulatorStats()
 
     def close(self) -> None:
@@ -196,6 +203,12 @@ class Emulator:
             self.stats.faults_fired.update(f.kind for f in fired)
             return fired
 
+    def download_faults(self) -> list[Fault]:
+        with self._lock:
+            fired = self._faults.for_download()
+            self.stats.faults_fired.update(f.kind for f in fired)
+            return fired
+
     def handle(self, body: Any, base_url: str) -> Outcome:
         """Process the tasks of one authorized /v1 request."""
         if not isinstance(body, list) or not body:
@@ -229,14 +242,17 @@ class Emulator:
                 return self._video_inference(task, task_uuid, data)
             case "getResponse":
                 return self._get_response(task_uuid, base_url, data, job_errors)
+            case "getTaskDetails":
+                return self._get_task_details(task_uuid, base_url, data)
             case "mediaStorage":
                 return self._media_storage(task, task_uuid, base_url, data)
         return [_error(
             "unsupportedTaskType",
             f"The task type {task_type!r} is not supported here; this emulator serves "
-            "videoInference, getResponse and mediaStorage.",
+            "videoInference, getResponse, getTaskDetails and mediaStorage.",
             parameter="taskType", task_type=task_type if isinstance(task_type, str) else None,
-            task_uuid=task_uuid, docs=DOCS_TASKS, allowed=["videoInference", "getResponse", "mediaStorage"],
+            task_uuid=task_uuid, docs=DOCS_TASKS,
+            allowed=["videoInference", "getResponse", "getTaskDetails", "mediaStorage"],
         )]  # fmt: skip
 
     def _video_inference(
@@ -257,6 +273,9 @@ class Emulator:
                 allowed=["async"],
             ))  # fmt: skip
         if errors:
+            if task_uuid is not None and task_uuid not in self._jobs:
+                self._requests.setdefault(task_uuid, task)
+                self._refusals.setdefault(task_uuid, errors)
             return errors
         assert task_uuid is not None  # check() refuses a task without a UUID v4
         if task_uuid in self._jobs:
@@ -268,12 +287,16 @@ class Emulator:
         fault = self._faults.for_job()
         if fault is not None:
             self.stats.faults_fired[fault.kind] += 1
+        failure = None if fault is None or fault.kind == "no_video" else Failure.from_fault(fault)
         job = new_job(
             task, now=self._clock(), rng=self._rng, job_seconds=self.job_seconds, time_scale=self.time_scale,
-            edit_source_seconds=self.edit_source_seconds, media=self.media,
-            failure=None if fault is None else Failure.from_fault(fault),
+            edit_source_seconds=self.edit_source_seconds, media=self.media, failure=failure,
         )  # fmt: skip
+        if fault is not None and fault.kind == "no_video":
+            self._no_video.add(task_uuid)
         self._jobs[task_uuid] = job
+        self._requests[task_uuid] = task
+        self._refusals.pop(task_uuid, None)
         for result in job.results:
             self._videos[result.video_uuid] = job
         self.stats.accepted[task_uuid] += 1
@@ -285,12 +308,59 @@ class Emulator:
     ) -> list[dict[str, Any]]:
         job = self._jobs.get(task_uuid) if task_uuid is not None else None
         if job is None:
-            return [_error("taskNotFound", "No task with this taskUUID.", parameter="taskUUID",
+            # Runware's getResponse answers this for a task it does not have, or one that failed
+            # (the SDKs list it as "not found"): only getTaskDetails tells which.
+            return [_error("taskFailedOrNotFound", "The task failed or was not found.", parameter="taskUUID",
                            task_type="getResponse", task_uuid=task_uuid, docs=DOCS_TASKS)]  # fmt: skip
-        items, errors = poll(job, now=self._clock(), base_url=base_url)
+        items, errors = self._poll(job, base_url)
         data.extend(items)
         job_errors.extend(errors)
         return []
+
+    def _poll(self, job: Job, base_url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        items, errors = poll(job, now=self._clock(), base_url=base_url)
+        if job.task_uuid in self._no_video:
+            items = [{k: v for k, v in i.items() if k not in ("videoUUID", "videoURL")} for i in items]
+        return items, errors
+
+    def _get_task_details(self, task_uuid: str | None, base_url: str, data: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Runware's record of a task it executed: the request as sent and the response it produced
+        (the acknowledgement while it runs, the results or errors once it ends)."""
+        job = self._jobs.get(task_uuid) if task_uuid is not None else None
+        request = self._requests.get(task_uuid) if task_uuid is not None else None
+        if job is not None and request is None:
+            # A job kept by a store shared with another process: its record is the job itself.
+            request = {"taskType": "videoInference", "taskUUID": task_uuid}
+        if request is None:
+            return [_error("taskNotFound", "No task with this taskUUID was executed.", parameter="taskUUID",
+                           task_type="getTaskDetails", task_uuid=task_uuid, docs=DOCS_TASK_DETAILS)]  # fmt: skip
+        assert task_uuid is not None
+        response: dict[str, Any]
+        if job is None:
+            response = {"errors": self._refusals.get(task_uuid, []), "data": []}
+        else:
+            items, errors = self._poll(job, base_url)
+            failed = [i["error"] | {"taskUUID": task_uuid, "taskType": "videoInference"}
+                      for i in items if isinstance(i.get("error"), dict)]  # fmt: skip
+            if errors or failed:
+                response = {"errors": errors + failed, "data": []}
+            elif items and all(i.get("status") == "success" for i in items):
+                response = {"data": items}
+            else:
+                response = {"data": [{"taskType": "videoInference", "taskUUID": task_uuid}]}
+        data.append({"taskType": "getTaskDetails", "taskUUID": task_uuid, "request": [request], "response": response})
+        return []
+
+    def billed(self) -> dict[str, float]:
+        """What each accepted task has been charged so far: the cost of every result that finished
+        without a failure (a result without a usable video is billed all the same)."""
+        with self._lock:
+            now = self._clock()
+            return {
+                task_uuid: round(sum(r.cost or 0.0 for r in job.results if r.finish_at <= now), 6)
+                for task_uuid, job in self._jobs.items()
+                if job.failure is None
+            }
 
     def _media_storage(
         self, task: dict[str, Any], task_uuid: str | None, base_url: str, data: list[dict[str, Any]]

@@ -15,21 +15,41 @@ FaultKind = Literal[
     "http_500",
     "http_503",
     "http_504",
+    "http_400_bare",
     "slow",
+    "trickle",
+    "drop_before_read",
     "drop_after_read",
     "malformed_json",
+    "errors_not_list",
+    "data_not_list",
+    "not_an_object",
+    "stray_error",
+    "task_throttled",
+    "echo_key",
     "job_failure",
     "content_policy",
+    "no_video",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 ErrorForm = Literal["item", "envelope"]
 
-# Faults that replace the whole HTTP response; the request is not processed.
-HTTP_FAULTS = frozenset({"http_401", "http_402", "http_429", "http_500", "http_503", "http_504"})
+# Faults that replace the whole HTTP response; the request is not processed (never received).
+HTTP_FAULTS = frozenset({"http_401", "http_402", "http_429", "http_500", "http_503", "http_504", "http_400_bare",
+                         "task_throttled"})  # fmt: skip
+# Faults that answer a request that WAS processed (a submission was accepted and will be billed) with
+# something other than the normal answer: a broken connection, or an odd shape.
+AFTER_PROCESSING = frozenset({"drop_after_read", "malformed_json", "errors_not_list", "data_not_list",
+                              "not_an_object", "stray_error", "trickle"})  # fmt: skip
+# Faults that change an answer without deciding it; several may fire on one request.
+MODIFIERS = frozenset({"slow", "echo_key"})
 # Faults decided per request, around normal processing.
-REQUEST_FAULTS = HTTP_FAULTS | {"slow", "drop_after_read", "malformed_json"}
+REQUEST_FAULTS = HTTP_FAULTS | AFTER_PROCESSING | MODIFIERS | {"drop_before_read"}
 # Faults decided per accepted job: they change how the job ends, not the HTTP exchange.
-JOB_FAULTS = frozenset({"job_failure", "content_policy"})
+JOB_FAULTS = frozenset({"job_failure", "content_policy", "no_video"})
+# The task_type that aims a fault at result downloads (GET /videos/...) instead of /v1.
+DOWNLOAD = "download"
+DOWNLOAD_FAULTS = frozenset({"slow", "trickle"})
 
 JOB_FAILURE_CODES = ("providerError", "timeoutProvider")
 
@@ -46,6 +66,7 @@ class Fault:
 
     ``task_type`` limits a request fault to requests holding a task of that
     type; it is ignored by job faults, which only ever concern videoInference.
+    ``task_type="download"`` aims ``slow`` or ``trickle`` at result downloads instead.
     """
 
     kind: FaultKind
@@ -53,7 +74,7 @@ class Fault:
     probability: float | None = None
     task_type: str | None = None
     retry_after: float = 1.0  # http_429: seconds in the Retry-After header
-    delay: float = 1.0  # slow: seconds before processing
+    delay: float = 1.0  # slow: seconds before processing; trickle: seconds between bytes of the answer
     code: str | None = None  # job_failure: "providerError" (default) or "timeoutProvider"
     message: str | None = None  # job faults: overrides the error message
     error_form: ErrorForm | None = None  # job faults: how getResponse reports the failure
@@ -140,16 +161,21 @@ class FaultBook:
         decided = False
         for armed in list(self._armed):
             fault = armed.fault
-            if fault.kind not in REQUEST_FAULTS:
+            if fault.kind not in REQUEST_FAULTS or fault.task_type == DOWNLOAD:
                 continue
             if fault.task_type is not None and fault.task_type not in task_types:
                 continue
-            if fault.kind != "slow" and decided:
+            if fault.kind not in MODIFIERS and decided:
                 continue
             if self._fire(armed):
                 fired.append(fault)
-                decided = decided or fault.kind != "slow"
+                decided = decided or fault.kind not in MODIFIERS
         return fired
+
+    def for_download(self) -> list[Fault]:
+        """The faults aimed at result downloads (task_type "download") that fire for one GET."""
+        return [a.fault for a in list(self._armed)
+                if a.fault.task_type == DOWNLOAD and a.fault.kind in DOWNLOAD_FAULTS and self._fire(a)]  # fmt: skip
 
     def for_job(self) -> Fault | None:
         """The job fault that decides the fate of a newly accepted job, if any."""

@@ -29,6 +29,12 @@ _CONTAINERS = {ext: mime for mime, ext in EXTENSIONS.items() if mime.startswith(
 _FORMATS = {"MP4": "mp4", "WEBM": "webm", "MOV": "mov"}
 _SAFE_NAME = re.compile(r"^[^/\\\x00-\x1f]{1,120}$")
 _WORD = re.compile(r"[a-z0-9]+")
+# A whole download (every video of a job: connect, headers, every byte) must end within this many seconds...
+DOWNLOAD_DEADLINE_S = 300.0
+# ...and, after its first seconds, run at least this fast: per-read timeouts alone let a server that
+# trickles a byte at a time hold the tool call for ever.
+MIN_BYTES_PER_S = 50_000.0
+_SLOW_GRACE_S = 10.0
 # HTTP statuses with which storage says a signed or temporary URL is no longer valid.
 _GONE = (401, 403, 404, 410)
 
@@ -55,13 +61,15 @@ class VideoDownloads:
         ledger: Ledger,
         *,
         timeout: float = 30.0,
-        deadline: float = 900.0,
+        deadline: float = DOWNLOAD_DEADLINE_S,
+        min_bytes_per_s: float = MIN_BYTES_PER_S,
         max_bytes: int = 2_000_000_000,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.output_dir = output_dir
         self.ledger = ledger
         self.deadline = deadline
+        self.min_bytes_per_s = min_bytes_per_s
         self.max_bytes = max_bytes
         self._timeout, self._transport = timeout, transport
         self._client: httpx.AsyncClient | None = None
@@ -91,6 +99,12 @@ class VideoDownloads:
         progress: DownloadProgress | None = None,
     ) -> list[SavedVideo]:
         """Download every video of a finished job into the output folder. Raises DownloadProblem."""
+        if job.status == "stalled":
+            raise DownloadProblem(
+                "not_finished", f"Job {job.task_uuid} is stalled: Runware has given no final answer for it, so there "
+                "is nothing to download.", next_step=f"Call get_video_status with task_id {job.task_uuid} later; it is "
+                "looked up again on request.",
+            )  # fmt: skip
         if job.status in IN_FLIGHT:
             raise DownloadProblem(
                 "not_finished", f"Job {job.task_uuid} is still {job.status}; there is nothing to download yet.",
@@ -126,7 +140,6 @@ class VideoDownloads:
 
     def _folder(self, subfolder: str | None) -> Path:
         root = Path(os.path.realpath(self.output_dir))
-        folder = root
         if subfolder:
             parts = Path(subfolder).parts
             if Path(subfolder).is_absolute() or any(p in ("..", ".") or p.startswith(".") or not _SAFE_NAME.match(p) for p in parts):
@@ -135,13 +148,9 @@ class VideoDownloads:
                     f"{root} (no '..', no hidden or absolute parts).", output_dir=str(root),
                     next_step="Pass a plain name such as 'trailer/shots', or leave subfolder out.",
                 )  # fmt: skip
-            folder = root.joinpath(*parts)
-        folder.mkdir(parents=True, exist_ok=True)
-        real = Path(os.path.realpath(folder))
-        if real != root and not real.is_relative_to(root):
-            raise DownloadProblem("bad_subfolder", f"subfolder '{subfolder}' leads outside the output folder {root}.",
-                                  output_dir=str(root), next_step="Use another subfolder.")  # fmt: skip
-        return real
+            return _inside(root, parts, subfolder)
+        root.mkdir(parents=True, exist_ok=True)
+        return root
 
     async def _fetch(
         self, job: JobRecord, video: dict[str, Any], folder: Path, name: str, *, explicit: bool, overwrite: bool,
@@ -162,6 +171,7 @@ class VideoDownloads:
 
     async def _stream(self, job: JobRecord, url: str, out: Any, label: str, progress: DownloadProgress | None) -> int:
         size, head, checked = 0, b"", False
+        started = time.monotonic()
         try:
             with anyio.fail_after(self.deadline):
                 async with self._http.stream("GET", url) as response:
@@ -173,7 +183,14 @@ class VideoDownloads:
                             next_step="Call download_video again in a minute; the URL may still be valid.",
                         )  # fmt: skip
                     total = int(response.headers.get("Content-Length") or 0) or None
-                    async for chunk in response.aiter_bytes(1 << 20):
+                    # As the bytes come (no fixed chunk size), so a trickle is seen as it trickles.
+                    async for chunk in response.aiter_bytes():
+                        elapsed = time.monotonic() - started
+                        if elapsed > _SLOW_GRACE_S and (size + len(chunk)) / elapsed < self.min_bytes_per_s:
+                            raise DownloadProblem(
+                                "too_slow", f"The storage sent {label} at under {self.min_bytes_per_s / 1000:g} kB/s; "
+                                "stopped.", next_step="Call download_video again in a minute.",
+                            )  # fmt: skip
                         if not checked:
                             head += chunk[: HEAD_BYTES - len(head)]
                             if len(head) >= HEAD_BYTES:
@@ -200,6 +217,31 @@ class VideoDownloads:
             raise DownloadProblem("network", f"The connection broke while downloading {label} ({type(exc).__name__}).",
                                   next_step="Check the network and call download_video again.") from None  # fmt: skip
         return size
+
+
+def _inside(root: Path, parts: tuple[str, ...], subfolder: str) -> Path:
+    """The subfolder's real path, made one level at a time below the real output folder. Each level is
+    resolved (symlinks included) and checked before the next is made, so no folder is ever created
+    outside the output folder, even through a symlink that points out of it."""
+    root.mkdir(parents=True, exist_ok=True)
+    folder = root
+    for part in parts:
+        target = folder / part
+        if not os.path.lexists(target):
+            try:
+                os.mkdir(target)
+            except FileExistsError:
+                pass  # made by someone else meanwhile: checked below like any other
+        real = Path(os.path.realpath(target))
+        if not real.is_relative_to(root):
+            raise DownloadProblem("bad_subfolder", f"subfolder '{subfolder}' leads outside the output folder {root} "
+                                  f"(through '{part}'); nothing was created there.", output_dir=str(root),
+                                  next_step="Use another subfolder.")  # fmt: skip
+        if not real.is_dir():
+            raise DownloadProblem("bad_subfolder", f"'{part}' in subfolder '{subfolder}' is not a folder.",
+                                  output_dir=str(root), next_step="Use another subfolder.")  # fmt: skip
+        folder = real
+    return folder
 
 
 def _temporary(folder: Path, name: str) -> tuple[Path, int]:

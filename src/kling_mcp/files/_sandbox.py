@@ -2,7 +2,8 @@
 
 A file is read only when its real path (symlinks and ``..`` resolved) lies inside an allowed
 root, no part of it below the root is hidden (``.ssh``, ``.env``...), it is a regular file
-within the size limit of its kind, and its bytes really are media of a format Runware takes.
+with a single name (no other hard links), within the size limit of its kind, and its bytes
+really are media of a format Runware takes.
 Each check happens before anything is read or sent; a refusal names the allowed roots.
 """
 
@@ -151,6 +152,8 @@ class Sandbox:
         if not stat.S_ISREG(info.st_mode):
             what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a pipe, device or socket)"
             raise FileRefused("not_regular_file", f"'{source}' is {what}.", "Pass the path of an image, video or audio file.")
+        if info.st_nlink > 1:
+            raise _hard_linked(source, info.st_nlink)
         if info.st_size > self.limits.of(kind):
             raise _too_large(source, info.st_size, kind, self.limits.of(kind))
         if info.st_size == 0:
@@ -166,6 +169,8 @@ class Sandbox:
             info = os.fstat(handle.fileno())
             if not stat.S_ISREG(info.st_mode):  # swapped after the stat above
                 raise FileRefused("not_regular_file", f"'{source}' is not a regular file.", "Pass a media file.")
+            if info.st_nlink > 1:  # linked after the stat above
+                raise _hard_linked(source, info.st_nlink)
             head = handle.read(HEAD_BYTES)
             found = sniff(head)
             _require_kind(source, kind, found)
@@ -184,6 +189,16 @@ class Sandbox:
         if size != info.st_size:
             raise FileRefused("changed", f"'{source}' changed while it was read.", "Call again once it is written.")
         return LocalFile(source, real, size, digest.hexdigest(), found, info.st_dev, info.st_ino, seconds)
+
+
+def _hard_linked(source: str, links: int) -> FileRefused:
+    # Its other names may lie outside the roots (a link to ~/.ssh/id_rsa made inside ~/Pictures reads the key),
+    # and a file cannot tell where they are.
+    return FileRefused(
+        "hard_linked", f"'{source}' has {links} hard links (other names for the same file), which may lie outside the "
+        "folders kling-mcp may read, so it is not read.",
+        "Copy the file (a copy has one name) inside an allowed folder and pass the copy.",
+    )  # fmt: skip
 
 
 def _too_large(source: str, size: int, kind: MediaKind | None, limit: int) -> FileRefused:

@@ -18,7 +18,20 @@ Params = Sequence[Any]
 
 class LedgerUnavailable(Exception):
     """The ledger's database cannot be opened or used. The message says where, what is wrong and
-    the fix, and never carries a password."""
+    the fix, and never carries a password. ``problem`` and ``fix`` are given apart when known."""
+
+    def __init__(self, message: str, *, where: str | None = None, problem: str | None = None,
+                 fix: str | None = None) -> None:  # fmt: skip
+        super().__init__(message)
+        self.where, self.problem, self.fix = where, problem, fix
+
+    @classmethod
+    def at(cls, path: Any, problem: str, fix: str) -> LedgerUnavailable:
+        return cls(f"The job ledger {path} cannot be used: {problem}. Fix: {fix}", where=str(path), problem=problem,
+                   fix=fix)  # fmt: skip
+
+    def to_dict(self) -> dict[str, str]:
+        return {k: v for k, v in (("path", self.where), ("problem", self.problem), ("fix", self.fix)) if v}
 
 
 class Tx(Protocol):

@@ -6,6 +6,7 @@ statement, so a cap check and the insert it guards cannot interleave with anothe
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -13,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ._engine import Params, Row, Tx
+from ._engine import LedgerUnavailable, Params, Row, Tx
 
 BUSY_TIMEOUT_S = 15.0
 
@@ -46,16 +47,27 @@ class SqliteEngine:
     for_update = ""
 
     def __init__(self, path: Path) -> None:
+        """Open (or create) the file. Raises LedgerUnavailable, never a bare OSError or sqlite3 error;
+        a file that is not a valid ledger is left exactly as it is."""
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _usable_folder(path)
         # One connection, used by one thread at a time: the ledger is called from worker threads.
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
+        try:
+            self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _unusable(path, exc) from None
         self._db.row_factory = _dict_row
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        try:
+            with self._lock:
+                # Read before anything is written: a corrupt file fails here, untouched.
+                self._db.execute("PRAGMA schema_version").fetchone()
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise _unusable(path, exc) from None
 
     @contextmanager
     def transaction(self, *, write: bool) -> Iterator[_SqliteTx]:
@@ -83,3 +95,35 @@ class SqliteEngine:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _usable_folder(path: Path) -> None:
+    folder = path.parent
+    fix_dir = "set KLING_MCP_DATA_DIR to a folder you can write to"
+    for part in (folder, *folder.parents):
+        if part.exists() and not part.is_dir():
+            raise LedgerUnavailable.at(path, f"{part} is a file, where a folder is needed", f"move that file away, or {fix_dir}")
+        if part.exists():
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LedgerUnavailable.at(path, f"its folder {folder} cannot be created ({exc.strerror})", fix_dir) from None
+    if path.exists() and not path.is_file():
+        raise LedgerUnavailable.at(path, "it is not a file", f"move it away, or {fix_dir}")
+    writable = os.access(path, os.R_OK | os.W_OK) if path.exists() else os.access(folder, os.W_OK | os.X_OK)
+    if not writable:
+        where = path if path.exists() else folder
+        raise LedgerUnavailable.at(path, f"{where} is not writable by this user", f"fix its permissions, or {fix_dir}")
+
+
+def _unusable(path: Path, exc: sqlite3.Error) -> LedgerUnavailable:
+    text = str(exc)
+    if isinstance(exc, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text or "corrupt" in text):
+        return LedgerUnavailable.at(
+            path, f"the file is not a valid ledger ({text}); it was left untouched",
+            f"move it aside (e.g. rename it to {path.name}.broken) and start again; kling-mcp then starts a new "
+            "ledger, and the old file stays for you to inspect",
+        )  # fmt: skip
+    return LedgerUnavailable.at(path, f"SQLite could not open it ({text})",
+                                "check the folder's permissions and free space, or set KLING_MCP_DATA_DIR elsewhere")  # fmt: skip

@@ -1,16 +1,23 @@
 """The Runware HTTP API, as kling-mcp speaks it."""
 
-from ._client import NOT_FOUND_CODES, RunwareClient, SubmitResult, TaskUpdate
-from ._errors import NEXT_STEP, ErrorCategory, ProviderError, RunwareError, categorise
+from ._client import RunwareClient, SubmitResult, TaskRecord, TaskUpdate
+from ._codes import CODES, REFUSALS, ErrorCategory, category_of
+from ._errors import NEXT_STEP, ProviderError, RunwareError, categorise
+from ._secrets import register_secret, scrub
 
 __all__ = [
+    "CODES",
     "NEXT_STEP",
-    "NOT_FOUND_CODES",
+    "REFUSALS",
     "ErrorCategory",
     "ProviderError",
     "RunwareClient",
     "RunwareError",
     "SubmitResult",
+    "TaskRecord",
     "TaskUpdate",
     "categorise",
+    "category_of",
+    "register_secret",
+    "scrub",
 ]

@@ -3,77 +3,40 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
-ErrorCategory = Literal[
-    "auth",
-    "balance",
-    "validation",
-    "content_policy",
-    "provider_failure",
-    "provider_timeout",
-    "capacity",
-    "server",
-    "network",
-    "protocol",
-    "not_found",
-]
-
-RETRYABLE: frozenset[str] = frozenset({"capacity", "server", "network", "protocol"})
+from ._codes import BY_STATUS, REFUSALS, TRANSIENT, ErrorCategory, category_of
+from ._secrets import scrub
 
 NEXT_STEP: dict[str, str] = {
     "auth": "Check RUNWARE_API_KEY: Runware refused the key (create one at https://my.runware.ai).",
     "balance": "Top up the Runware account balance, then submit again.",
     "validation": "Change the parameter Runware named and submit again.",
     "content_policy": "Rephrase the prompt or change the input media; the provider's content policy refused it.",
+    "duplicate": "Runware already has this task; follow it with get_video_status.",
     "provider_failure": "The provider failed to render this job; submitting the same request again usually works.",
     "provider_timeout": "The provider timed out; submitting the same request again usually works.",
     "capacity": "Runware is busy; wait a minute and try again.",
     "server": "Runware had a server error; try again shortly.",
-    "network": "Runware could not be reached; check the network and try again.",
+    "network": "Runware could not be reached in time; check the network and try again.",
     "protocol": "Runware sent a response that could not be read; try again shortly.",
     "not_found": "Runware does not know this task id.",
-}
-
-_BY_STATUS: dict[int, ErrorCategory] = {
-    400: "validation",
-    401: "auth",
-    402: "balance",
-    403: "auth",
-    429: "capacity",
-    500: "server",
-    502: "capacity",
-    503: "capacity",
-    504: "capacity",
+    "unknown": "Runware reported an error kling-mcp does not know; see the message.",
 }
 
 
 def categorise(code: str | None, status: int | None = None) -> ErrorCategory:
-    c = (code or "").lower()
-    if "apikey" in c or "auth" in c or "forbidden" in c:
-        return "auth"
-    if "credit" in c or "balance" in c or "payment" in c:
-        return "balance"
-    if "notfound" in c:
-        return "not_found"
-    if "moderat" in c or "nsfw" in c or "policy" in c or "safety" in c or "sensitive" in c:
-        return "content_policy"
-    if "ratelimit" in c or "capacity" in c or "busy" in c or "overload" in c:
-        return "capacity"
-    if "timeout" in c:
-        return "provider_timeout"
-    if "provider" in c or "inference" in c or "generation" in c:
-        return "provider_failure"
-    if c.startswith(("invalid", "missing", "unsupported", "duplicate")) or "parameter" in c:
-        return "validation"
-    if status is not None and status in _BY_STATUS:
-        return _BY_STATUS[status]
-    return "provider_failure"
+    """A code's category (the table in _codes), falling back on the HTTP status when the code is unknown."""
+    category = category_of(code)
+    if category == "unknown" and status is not None and status in BY_STATUS:
+        return BY_STATUS[status]
+    return category
 
 
 @dataclass(frozen=True, slots=True)
 class ProviderError:
-    """One error object from Runware, kept whole: code, message, parameter, allowed values."""
+    """One error object from Runware, kept whole (code, message, parameter, allowed values) and scrubbed of
+    every secret in every field."""
 
     category: ErrorCategory
     code: str
@@ -85,21 +48,32 @@ class ProviderError:
     documentation: str | None = None
 
     @classmethod
-    def parse(cls, obj: Any, *, status: int | None = None, scrub: Any = None) -> ProviderError:
+    def parse(cls, obj: Any, *, status: int | None = None) -> ProviderError:
         """From an ``errors[]`` entry or an item's ``error`` object, whatever its shape."""
-        obj = obj if isinstance(obj, dict) else {"message": str(obj)}
-        text = (lambda s: scrub(s) if scrub else s)  # noqa: E731
-        code = str(obj.get("code") or obj.get("errorCode") or obj.get("status") or "error")
+        obj = scrub(obj) if isinstance(obj, dict) else {"message": scrub(str(obj))}
+        raw_code = obj.get("code") or obj.get("errorCode") or obj.get("status")
+        code = str(raw_code) if isinstance(raw_code, (str, int)) and raw_code != "" else "error"
+        parameter = obj.get("parameter")
+        if not (parameter is None or isinstance(parameter, str)
+                or (isinstance(parameter, list) and all(isinstance(p, str) for p in parameter))):  # fmt: skip
+            parameter = str(parameter)
+        task_uuid = obj.get("taskUUID")
         return cls(
             category=categorise(code, status),
             code=code,
-            message=text(str(obj.get("message") or obj.get("error") or obj.get("responseContent") or code)),
-            parameter=obj.get("parameter"),
+            message=str(obj.get("message") or obj.get("error") or obj.get("responseContent") or code),
+            parameter=parameter,
             allowed_values=obj.get("allowedValues"),
-            task_uuid=obj.get("taskUUID"),
+            task_uuid=task_uuid if isinstance(task_uuid, str) else None,
             status=status,
-            documentation=obj.get("documentation"),
+            documentation=None if obj.get("documentation") is None else str(obj["documentation"]),
         )
+
+    @property
+    def refusal(self) -> bool:
+        """Whether the code itself says Runware refused the task (validation, auth, balance, content policy).
+        The HTTP status alone never does: a bare 400 or an unknown code proves nothing."""
+        return category_of(self.code) in REFUSALS
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self).items() if v is not None}
@@ -123,11 +97,11 @@ class RunwareError(Exception):
         self.errors = errors or []
         self.status = status
         self.retry_after = retry_after
-        super().__init__(f"{message} ({category}). {NEXT_STEP[category]}")
+        super().__init__(scrub(f"{message} ({category}). {NEXT_STEP[category]}"))
 
     @property
     def retryable(self) -> bool:
-        return self.category in RETRYABLE
+        return self.category in TRANSIENT
 
     def to_dict(self) -> dict[str, Any]:
         return {

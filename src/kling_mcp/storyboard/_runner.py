@@ -19,7 +19,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ..files import DownloadProblem, FileRefused, MediaUploads, Sandbox, VideoDownloads
-from ..ledger import JobRecord, Ledger
+from ..ledger import JobRecord, Ledger, UnavailableLedger
 from ..payload import VideoRequest
 from ..service import Refusal, VideoService
 from ._plan import CONTINUITY_FRAME
@@ -53,6 +53,8 @@ class StoryboardRunner:
         task_group.start_soon(self._loop)
 
     async def _loop(self) -> None:
+        if isinstance(self.ledger, UnavailableLedger):
+            return  # no storyboards can be read; the tools say why
         while True:
             if not self.videos.jobs.client.has_key:
                 await anyio.sleep(self.tick_s * 5)

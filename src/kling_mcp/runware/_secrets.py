@@ -1,0 +1,50 @@
+"""Secrets that must never leave the process in any text: the Runware API key and the HTTP token.
+
+A provider may echo a request's ``Authorization`` header into any field of an error, nested or in
+a list, so every value from Runware is scrubbed whole before it reaches a result, a log or the
+ledger. The registry is process-wide: whoever learns a secret (the client its key, the CLI its
+token) registers it once.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+MASK = "***"
+# Shorter values are not secrets anyone would echo, and masking them would mangle ordinary text.
+_MIN_LENGTH = 6
+
+_lock = threading.Lock()
+_secrets: tuple[str, ...] = ()
+
+
+def register_secret(value: str | None) -> None:
+    global _secrets
+    if not value or len(value) < _MIN_LENGTH:
+        return
+    with _lock:
+        if value not in _secrets:
+            # Longest first, so a secret that contains another is masked whole.
+            _secrets = tuple(sorted((*_secrets, value), key=len, reverse=True))
+
+
+def scrub(value: Any) -> Any:
+    """The value with every registered secret masked in every string: keys, values, nested, in lists."""
+    secrets = _secrets
+    if not secrets:
+        return value
+    return _scrub(value, secrets)
+
+
+def _scrub(value: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, MASK)
+        return value
+    if isinstance(value, dict):
+        return {_scrub(k, secrets): _scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v, secrets) for v in value]
+    return value
