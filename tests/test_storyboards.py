@@ -270,3 +270,24 @@ async def test_extract_frame_and_assemble_videos_chain_and_join_clips(emu, tmp_p
         assert float(container.duration / av.time_base) == pytest.approx(6.0, abs=0.1)
     assert again.is_error and again.structured_content["error"] == "file_exists"
     assert neither.is_error and neither.structured_content["violations"][0]["field"] == "task_id/video"
+
+
+async def test_a_cancelled_storyboard_releases_what_it_reserved(emu, tmp_path: Path) -> None:
+    emu.job_seconds = (30.0, 30.0)  # clip 0 keeps rendering; the rest wait for it
+    async with connect(settings_for(emu.url, tmp_path, daily_cap_usd=Decimal("5"))) as client:
+        made = (await client.call_tool("create_storyboard", three_clips(dry_run=False, max_cost_usd=5, clips=[
+            {"prompt": p, "duration": 5} for p in STORY]))).structured_content  # fmt: skip
+        with anyio.fail_after(10):
+            while (await client.call_tool("get_storyboard", {"storyboard_id": made["storyboard_id"],
+                                                             "wait_seconds": 0})).structured_content["clips"][0]["status"] == "planned":  # fmt: skip
+                await anyio.sleep(0.1)
+        reserved = (await client.call_tool("get_spending", {})).structured_content["caps"][0]["committed_usd"]
+        cancelled = (await client.call_tool("update_storyboard", {"storyboard_id": made["storyboard_id"],
+                                                                  "action": "cancel"})).structured_content  # fmt: skip
+        after = (await client.call_tool("get_spending", {})).structured_content["caps"][0]["committed_usd"]
+        status = (await client.call_tool("get_video_status", {"task_ids": [cancelled["clips"][1]["task_id"]]})).structured_content
+    assert reserved == pytest.approx(3 * 5 * 0.084)
+    assert cancelled["status"] == "cancelled" and [c["status"] for c in cancelled["clips"]][1:] == ["cancelled", "cancelled"]
+    assert after == pytest.approx(5 * 0.084)  # the clip already sent still counts; the others are released
+    assert status["jobs"][0]["status"] == "cancelled" and status["jobs"][0]["done"]
+    assert video_submissions(emu) == 1

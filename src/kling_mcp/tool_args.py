@@ -27,7 +27,7 @@ MODEL_HELP = (
     "Alias or full id; list_models has each one's limits."
 )
 PROMPT_HELP = "Subject, action, camera, light, mood; <<<element_1>>>..."
-MEDIA_HELP = "Absolute local path, media UUID, https URL or data URI."
+MEDIA_HELP = "Local path, media UUID, URL or data URI."
 
 
 # MCP clients commonly cancel a request after about 60 s (the Inspector at 60 s, desktop clients
@@ -64,8 +64,8 @@ class _Output(_Strict):
 
 
 class TextToVideoArgs(_Output):
-    """Generate a video from text (optionally guided by reference images or video, or elements). Every rule is
-    checked first; all problems come back at once with fixes. Returns a task_id: follow it with wait_for_video."""
+    """A video from text (optionally guided by reference images, video or elements). All problems come back at
+    once, with fixes; nothing is sent then. Returns a task_id for wait_for_video."""
 
     model: ModelId = Field(description=MODEL_HELP)
     prompt: str | None = Field(None, min_length=2, max_length=2500, description=PROMPT_HELP )
@@ -190,8 +190,8 @@ class VideoResult(BaseModel):
 
 class Job(BaseModel):
     task_id: str
-    status: Literal["dry_run", "pending", "submitted", "processing", "unknown", "stalled", "success", "partial", "failed",
-                    "rejected"]
+    status: Literal["dry_run", "planned", "pending", "submitted", "processing", "unknown", "stalled", "success",
+                    "partial", "failed", "rejected", "cancelled"]
     done: bool
     model: str
     tool: str
@@ -219,9 +219,9 @@ class WaitResult(Job):
 class SpendingResult(BaseModel):
     caps: list[dict[str, Any]]
     left_usd: float | None
-    today_by_model: list[dict[str, Any]]
-    confirm_above_usd: float
-    simulated: bool
+    today_by_model: list[dict[str, Any]] = Field(default_factory=list)
+    confirm_above_usd: float = 0.0
+    simulated: bool = False
     next_step: str
 
 
@@ -232,13 +232,13 @@ class StatusResult(BaseModel):
 
 class UploadResult(BaseModel):
     media_uuid: str
-    media_url: str | None
+    media_url: str | None = None
     kind: Literal["image", "video", "audio"]
-    format: str
-    size_bytes: int
-    sha256: str
+    format: str = ""
+    size_bytes: int = 0
+    sha256: str = ""
     path: str
-    uploaded: bool
+    uploaded: bool = True
     next_step: str
 
 

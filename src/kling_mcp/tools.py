@@ -141,6 +141,11 @@ def _next_step(record: JobRecord) -> str:
             return (f"The submission's fate is being established from Runware's own record; it is sent again only "
                     f"if that shows it never arrived, so that it is not paid for twice. Call get_video_status with task_id "
                     f"{record.task_uuid} in a little while.")  # fmt: skip
+        case "planned":
+            return ("A storyboard's clip, its cost reserved, waiting for its turn (the clip before it, or a retry); "
+                    "get_storyboard follows the storyboard.")  # fmt: skip
+        case "cancelled":
+            return "A storyboard's clip that was cancelled before it was sent: nothing was charged."
         case "stalled":
             return (f"No final answer from Runware for a long time, so kling-mcp stopped polling; the job still counts "
                     f"against the spend caps at its estimate. Call get_video_status with task_id {record.task_uuid} "
