@@ -48,8 +48,29 @@ class Refusal:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+class Consent:
+    """How a plan's cost stands against the confirmation threshold and the caller's own ceiling;
+    a single clip and a whole storyboard follow the same rule."""
+
+    confirm_above_usd: Decimal
+    max_cost_usd: Decimal | None
+
+    @property
+    def cost(self) -> Decimal | None:
+        raise NotImplementedError
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.cost is not None and self.cost > self.confirm_above_usd
+
+    @property
+    def confirmed_by_ceiling(self) -> bool:
+        """A ``max_cost_usd`` at or above the cost states that the user agreed to that amount."""
+        return self.max_cost_usd is not None and self.cost is not None and self.cost <= self.max_cost_usd
+
+
 @dataclass(slots=True)
-class Checked:
+class Checked(Consent):
     """A request as checked: sendable when it has no violations (and, above the threshold, once confirmed)."""
 
     tool: str
@@ -83,15 +104,6 @@ class Checked:
         if estimate is None:
             return None
         return estimate.total if estimate.total is not None else estimate.reserve
-
-    @property
-    def needs_confirmation(self) -> bool:
-        return self.cost is not None and self.cost > self.confirm_above_usd
-
-    @property
-    def confirmed_by_ceiling(self) -> bool:
-        """A ``max_cost_usd`` at or above the cost states that the user agreed to that amount."""
-        return self.max_cost_usd is not None and self.cost is not None and self.cost <= self.max_cost_usd
 
     def estimate_view(self) -> dict[str, Any] | None:
         """The estimate as an agent sees it, with how it fits what the caps leave."""

@@ -135,7 +135,7 @@ async def _create_storyboard(ctx: Context, plan: StoryboardCheck, answer: Any) -
                    f"max_cost_usd: {_usd(plan.total)} once they agreed)" if plan.needs_confirmation else "") + "."}  # fmt: skip
         return _answer(body)
     if plan.needs_confirmation:
-        declined = unconfirmed(plan, plan.total, answer)
+        declined = unconfirmed(plan, answer)
         if declined is not None:
             return declined
     created = await state.storyboards.create(plan)
@@ -197,7 +197,7 @@ async def update_storyboard(ctx: Context, arguments: Any) -> Any:
 
             asked = await ctx.elicit(f"Make clip {args.clip} of '{record.title}' again? Estimated cost: "
                                      f"${_usd(plan.cost)}.", Confirm)  # fmt: skip
-        declined = unconfirmed(plan, plan.cost, asked)
+        declined = unconfirmed(plan, asked)
         if declined is not None:
             return declined
     retried = await state.storyboards.retry(record, clip, plan)

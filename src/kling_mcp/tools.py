@@ -28,7 +28,7 @@ from .jobs import MissingApiKey
 from .ledger import TERMINAL, JobRecord, LedgerUnavailable
 from .payload import MediaInput
 from .runware import RunwareError
-from .service import Checked, Refusal, sandbox_facts
+from .service import Checked, Consent, Refusal, sandbox_facts
 from .state import AppState
 from .tool_args import (
     MODEL_CHOICES,
@@ -173,7 +173,7 @@ async def _generate(ctx: Context, plan: Checked, answer: Any) -> Any:
             notes=[n.to_dict() for n in plan.prepared.notes], next_step=_dry_run_next_step(plan),
         )  # fmt: skip
     if plan.needs_confirmation:
-        declined = unconfirmed(plan, plan.cost, answer)
+        declined = unconfirmed(plan, answer)
         if declined is not None:
             return declined
 
@@ -202,10 +202,9 @@ def _dry_run_next_step(plan: Checked) -> str:
     return step + "."
 
 
-def unconfirmed(plan: Any, cost_usd: Decimal | None, answer: Any) -> CallToolResult | None:
-    """None when the cost is confirmed; else the answer that says it is not, and what to do.
-    ``plan`` has confirm_above_usd, confirmed_by_ceiling and estimate_view() (or plan_view())."""
-    cost = _usd(cost_usd)
+def unconfirmed(plan: Consent, answer: Any) -> CallToolResult | None:
+    """None when the cost is confirmed; else the answer that says it is not, and what to do."""
+    cost = _usd(plan.cost)
     if isinstance(answer, AcceptedElicitation) and isinstance(answer.data, Confirm):
         if answer.data.confirm:
             return None

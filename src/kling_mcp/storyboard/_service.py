@@ -23,13 +23,13 @@ from ..budget import Budget
 from ..constraints import Violation
 from ..files import Sandbox
 from ..ledger import JobRecord, Ledger, SpendCapExceeded
-from ..service import Checked, Refusal, VideoService, cost_violations, spend_cap_refusal
+from ..service import Checked, Consent, Refusal, VideoService, cost_violations, spend_cap_refusal
 from ._plan import ClipArgs, PlannedClip, StoryboardArgs, plan_clips
 from ._records import ACTIVE, ClipState, StoryboardRecord
 
 
 @dataclass(slots=True)
-class StoryboardCheck:
+class StoryboardCheck(Consent):
     """A storyboard as checked: every clip's problems (named clips[i]...), the total against the caps."""
 
     args: StoryboardArgs | None
@@ -51,12 +51,8 @@ class StoryboardCheck:
         return sum(costs, Decimal(0)) if costs and all(c is not None for c in costs) else None  # type: ignore[misc]
 
     @property
-    def needs_confirmation(self) -> bool:
-        return self.total is not None and self.total > self.confirm_above_usd
-
-    @property
-    def confirmed_by_ceiling(self) -> bool:
-        return self.max_cost_usd is not None and self.total is not None and self.total <= self.max_cost_usd
+    def cost(self) -> Decimal | None:
+        return self.total
 
     def plan_view(self) -> dict[str, Any]:
         clips = []
