@@ -291,3 +291,20 @@ async def test_a_cancelled_storyboard_releases_what_it_reserved(emu, tmp_path: P
     assert after == pytest.approx(5 * 0.084)  # the clip already sent still counts; the others are released
     assert status["jobs"][0]["status"] == "cancelled" and status["jobs"][0]["done"]
     assert video_submissions(emu) == 1
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_a_retry_above_the_threshold_is_confirmed_again(emu, tmp_path: Path, mode: str) -> None:
+    settings = settings_for(emu.url, tmp_path, confirm_above_usd=Decimal("0.10"))
+    async with connect(settings, mode=mode) as client:
+        emu.add_fault(Fault("job_failure"))
+        plan = three_clips(dry_run=False, max_cost_usd=5, clips=[{"prompt": p, "duration": 3} for p in STORY[:2]])
+        made = (await client.call_tool("create_storyboard", plan)).structured_content
+        await finish(client, made["storyboard_id"])
+        retry = {"storyboard_id": made["storyboard_id"], "action": "retry_clip", "clip": 0}
+        asked = await client.call_tool("update_storyboard", retry)
+        agreed = await client.call_tool("update_storyboard", retry | {"max_cost_usd": 0.26})
+        view = await finish(client, made["storyboard_id"])
+    assert asked.is_error and asked.structured_content["error"] == "needs_confirmation"
+    assert asked.structured_content["max_cost_usd_needed"] == pytest.approx(0.252)
+    assert not agreed.is_error and view["status"] == "done"

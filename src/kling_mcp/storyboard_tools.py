@@ -17,7 +17,9 @@ from pydantic import BaseModel, Field
 from .files import DownloadProblem, FileRefused, local_path
 from .ledger import TERMINAL
 from .state import AppState
-from .storyboard import ACTIVE, StoryboardArgs, StoryboardCheck, StoryboardRecord
+from .arguments import parse_arguments
+from .service import Checked, Refusal
+from .storyboard import ACTIVE, ClipState, StoryboardArgs, StoryboardCheck, StoryboardRecord
 from .tool_args import WAIT_DEFAULT_S, WAIT_MAX_S, ModelId, _Strict
 from .tools import (
     GENERATE,
@@ -165,42 +167,76 @@ async def get_storyboard(ctx: Context, arguments: Any) -> Any:
             await anyio.sleep_forever()
 
 
-async def update_storyboard(ctx: Context, arguments: Any) -> Any:
-    args = _parsed(UpdateStoryboardArgs, arguments, "update_storyboard")
-    if isinstance(args, CallToolResult):
-        return args
-    state: AppState = ctx.request_context.lifespan_context
+class _UpdatePlan:
+    """What update_storyboard will do, checked before the user is asked: a retry carries the clip's
+    checked request (its cost is confirmed like any other); a cancel costs nothing."""
+
+    dry_run = False
+
+    def __init__(self, record: StoryboardRecord | None = None, clip: ClipState | None = None,
+                 checked: Checked | None = None, refused: Refusal | None = None) -> None:  # fmt: skip
+        self.record, self.clip, self.checked, self.refused = record, clip, checked, refused
+
+    def __getattr__(self, name: str) -> Any:  # cost, confirm_above_usd, estimate_view... of the retried clip
+        return getattr(self.checked, name)
+
+    @property
+    def ok(self) -> bool:
+        return self.refused is None and (self.checked is None or self.checked.ok)
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.checked is not None and self.checked.needs_confirmation
+
+    def refusal(self) -> Refusal | None:
+        return self.refused or (self.checked.refusal() if self.checked is not None else None)
+
+
+async def _check_update(state: AppState, arguments: dict[str, Any], sandbox: Any) -> _UpdatePlan:
+    parsed = parse_arguments(UpdateStoryboardArgs, arguments)
+    if parsed.args is None:
+        problems = "\n".join(f"- {v}" for v in parsed.violations)
+        return _UpdatePlan(refused=Refusal("invalid_arguments", f"{len(parsed.violations)} problem(s) with the "
+                                           f"arguments; nothing was done:\n{problems}",
+                                           {"violations": [v.to_dict() for v in parsed.violations]}))  # fmt: skip
+    args = parsed.args
     record = await state.storyboards.get(args.storyboard_id)
     if record is None:
-        return _error("unknown_storyboard", f"No storyboard {args.storyboard_id} is recorded here.")
+        return _UpdatePlan(refused=Refusal("unknown_storyboard", f"No storyboard {args.storyboard_id} is recorded "
+                                           "here.", {"fix": "Use the storyboard_id create_storyboard returned."}))  # fmt: skip
     if args.action == "cancel":
-        return _answer(await _storyboard_view(state, await state.storyboards.cancel(record)))
+        return _UpdatePlan(record)
     if args.clip is None:
-        return _error("invalid_arguments", "retry_clip needs the clip to retry.", violations=[{
+        return _UpdatePlan(refused=Refusal("invalid_arguments", "retry_clip needs the clip to retry.", {"violations": [{
             "field": "clip", "rule": "required", "message": "retry_clip needs 'clip'.",
-            "fix": "Set 'clip' to the number of the failed clip (get_storyboard lists them)."}])  # fmt: skip
+            "fix": "Set 'clip' to the number of the failed clip (get_storyboard lists them)."}]}))  # fmt: skip
     changes = args.changes.model_dump(exclude_none=True) if args.changes else None
     max_cost = Decimal(str(args.max_cost_usd)) if args.max_cost_usd is not None else None
-    checked = await state.storyboards.check_retry(record, args.clip, changes, state.sandbox, max_cost)
-    if not isinstance(checked, tuple):
-        return _refused(checked)
-    clip, plan = checked
+    checked = await state.storyboards.check_retry(record, args.clip, changes, sandbox, max_cost)
+    if isinstance(checked, Refusal):
+        return _UpdatePlan(record, refused=checked)
+    return _UpdatePlan(record, checked[0], checked[1])
+
+
+def _update_question(plan: _UpdatePlan) -> str:
+    assert plan.record is not None and plan.clip is not None
+    return f"Make clip {plan.clip.index} of '{plan.record.title}' again? Estimated cost: ${_usd(plan.cost)}."
+
+
+async def _update_storyboard(ctx: Context, plan: _UpdatePlan, answer: Any) -> Any:
+    state: AppState = ctx.request_context.lifespan_context
     refusal = plan.refusal()
     if refusal is not None:
         return _refused(refusal)
-    if plan.needs_confirmation and not plan.confirmed_by_ceiling:
-        asked = None
-        from .tools import _can_ask
-
-        if _can_ask(ctx):
-            from .tools import Confirm
-
-            asked = await ctx.elicit(f"Make clip {args.clip} of '{record.title}' again? Estimated cost: "
-                                     f"${_usd(plan.cost)}.", Confirm)  # fmt: skip
-        declined = unconfirmed(plan, asked)
+    assert plan.record is not None
+    if plan.checked is None:
+        return _answer(await _storyboard_view(state, await state.storyboards.cancel(plan.record)))
+    if plan.needs_confirmation:
+        declined = unconfirmed(plan.checked, answer)
         if declined is not None:
             return declined
-    retried = await state.storyboards.retry(record, clip, plan)
+    assert plan.clip is not None
+    retried = await state.storyboards.retry(plan.record, plan.clip, plan.checked)
     if not isinstance(retried, StoryboardRecord):
         return _refused(retried)
     return _answer(await _storyboard_view(state, retried))
@@ -380,12 +416,14 @@ def storyboard_tools() -> list[Any]:
 
     handler, resolved = paid_tool("create_storyboard", local_in_clips, _check_storyboard, _storyboard_question,
                                   _create_storyboard)  # fmt: skip
+    update, update_resolved = paid_tool("update_storyboard", lambda _: False, _check_update, _update_question,
+                                        _update_storyboard)  # fmt: skip
     return [
         flat_tool("create_storyboard", StoryboardArgs, handler, StoryboardResult, GENERATE, "Make a multi-clip video",
                   resolved=resolved),
         flat_tool("get_storyboard", GetStoryboardArgs, get_storyboard, StoryboardResult, READ_ONLY, "Storyboard status"),
-        flat_tool("update_storyboard", UpdateStoryboardArgs, update_storyboard, StoryboardResult, GENERATE,
-                  "Retry a clip or cancel a storyboard"),
+        flat_tool("update_storyboard", UpdateStoryboardArgs, update, StoryboardResult, GENERATE,
+                  "Retry a clip or cancel a storyboard", resolved=update_resolved),
         flat_tool("extract_frame", ExtractFrameArgs, extract_frame, FrameResult, SAVE, "Extract a frame as PNG"),
         flat_tool("assemble_videos", AssembleArgs, assemble_videos, AssembleResult, SAVE, "Join videos into one file"),
     ]  # fmt: skip
