@@ -173,9 +173,8 @@ class VideoService:
         parsed: ParsedArguments[Any] = parse_arguments(VIDEO_TOOLS[tool], arguments)
         args = parsed.args
         request = args.to_request() if args is not None else _partial_request(parsed.valid)
-        options = args if args is not None else None
-        max_cost = _decimal(options.max_cost_usd if options else parsed.valid.get("max_cost_usd"))
-        dry_run = bool(options.dry_run if options else parsed.valid.get("dry_run") is True)
+        max_cost = _decimal(args.max_cost_usd if args is not None else parsed.valid.get("max_cost_usd"))
+        dry_run = bool(args.dry_run if args is not None else parsed.valid.get("dry_run") is True)
         extra = list(parsed.violations)
         if not parsed.bad_fields & {"first_frame", "last_frame"}:
             extra += _tool_level_violations(tool, args if args is not None else parsed.valid)
