@@ -360,8 +360,11 @@ async def assemble_videos(ctx: Context, arguments: Any) -> Any:
     target = state.downloads.output_dir / (name.removesuffix(".mp4") + ".mp4")
     if target.exists():
         return _error("file_exists", f"{target} exists already; nothing was written.", fix="Choose another filename.")
+    def progress(share: float) -> None:  # called from the worker thread the join runs in
+        anyio.from_thread.run(ctx.report_progress, round(100 * share, 1), 100, f"Joining {len(paths)} clips")
+
     try:
-        joined = await anyio.to_thread.run_sync(lambda: join(paths, target))
+        joined = await anyio.to_thread.run_sync(lambda: join(paths, target, on_progress=progress))
     except VideoError as exc:
         return _video_error(exc)
     result = AssembleResult(
