@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -208,3 +211,14 @@ async def test_a_dropped_webhook_is_caught_by_the_safety_net_poll(tmp_path: Path
     assert done["status"] == "success" and done["cost_usd"] == emu.billed()[job["task_id"]]
     # Found by the slow safety net: one getResponse, however short the render.
     assert emu.stats.requests_by_task_type["getResponse"] == 1
+
+
+def test_a_public_url_needs_a_token_and_must_be_http(tmp_path: Path) -> None:
+    env = {**os.environ, "KLING_MCP_DATA_DIR": str(tmp_path), "KLING_MCP_PUBLIC_URL": "https://kling.example.com"}
+    env.pop("KLING_MCP_HTTP_TOKEN", None)
+    open_to_all = subprocess.run([sys.executable, "-m", "kling_mcp", "--http", "--port", "1"], env=env,
+                                 capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert open_to_all.returncode == 2 and "kling.example.com without a bearer token" in open_to_all.stderr
+    with pytest.raises(ValueError, match="KLING_MCP_PUBLIC_URL must be the http"):
+        Settings(public_url="ftp://kling.example.com")
+    assert Settings(public_url=" https://kling.example.com/ ").public_url == "https://kling.example.com"
