@@ -222,3 +222,16 @@ def test_a_public_url_needs_a_token_and_must_be_http(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="KLING_MCP_PUBLIC_URL must be the http"):
         Settings(public_url="ftp://kling.example.com")
     assert Settings(public_url=" https://kling.example.com/ ").public_url == "https://kling.example.com"
+
+
+async def test_a_refusal_delivered_by_webhook_ends_the_job_as_failed_with_nothing_charged(tmp_path: Path) -> None:
+    async with run_emulator(api_key=KEY, job_seconds=(0.2, 0.3), seed=5) as emu:
+        emu.add_fault(Fault("content_policy"))  # reported as an error naming the task, beside no result
+        async with serving(emu, tmp_path, safety_poll_s=60) as served:
+            async with Client(f"{served.url}/mcp") as client:
+                job = (await client.call_tool("text_to_video", FOX)).structured_content
+                done = (await client.call_tool("wait_for_video", {"task_id": job["task_id"], "timeout_seconds": 20})
+                        ).structured_content  # fmt: skip
+    assert emu.stats.requests_by_task_type["getResponse"] == 0 and emu.stats.webhooks_delivered == {job["task_id"]: 1}
+    assert done["status"] == "failed" and done["results"] == [] and not done["cost_usd"]
+    assert done["errors"][0]["category"] == "content_policy" and job["task_id"] not in emu.billed()
