@@ -124,7 +124,8 @@ def _serve(args: argparse.Namespace) -> None:
     from .runware import register_secret
     from .server import create_server
 
-    server = create_server(_settings(args), simulate=args.simulate)
+    settings = _settings(args)
+    server = create_server(settings, simulate=args.simulate)
     if not args.http:
         from ._stdio import run_stdio
 
@@ -132,6 +133,11 @@ def _serve(args: argparse.Namespace) -> None:
         return
     register_secret(args.token)
     allowed = args.allowed_hosts if args.allowed_hosts is not None else _host_names(os.environ.get("KLING_MCP_ALLOWED_HOSTS"))
+    public_url = settings.public_url
+    if public_url:
+        from .webhooks import public_host
+
+        allowed = [*allowed, public_host(public_url)]  # Runware, and clients behind the same name, reach it so
     if (args.host not in LOOPBACK or allowed) and not args.token:
         reached = f"on {args.host}" if args.host not in LOOPBACK else f"to clients that reach it as {', '.join(allowed)}"
         print(
@@ -142,7 +148,8 @@ def _serve(args: argparse.Namespace) -> None:
         sys.exit(2)
     import uvicorn
 
-    uvicorn.run(http_app(server, args.host, args.token, allowed), host=args.host, port=args.port, log_level="warning")
+    app = http_app(server, args.host, args.token, allowed, webhooks=bool(public_url))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -164,6 +171,10 @@ def _settings(args: argparse.Namespace) -> Any:
             print(f"kling-mcp: bad setting {name}={shown}: {problem['msg']}", file=sys.stderr)
         print("kling-mcp: fix the value (the README lists every variable) and start again.", file=sys.stderr)
         sys.exit(2)
+    if settings.public_url and not (getattr(args, "http", False) and args.command is None):
+        # Nothing would answer Runware's calls: each job is polled as usual.
+        settings = settings.model_copy(update={"public_url": None})
+        logging.getLogger("kling_mcp").warning("KLING_MCP_PUBLIC_URL is set, but only a server run with --http receives webhooks: polling instead.")
     if getattr(args, "http", False) and args.host not in LOOPBACK and settings.media_roots is None:
         # Remote clients are trusted to spend, not to read this machine's pictures: the default
         # media folders are for a desktop user's own agent. Explicit roots still apply.
@@ -185,11 +196,15 @@ def _host_patterns(name: str) -> list[str]:
     return [name, f"{name}:*"]
 
 
-def http_app(server: Any, host: str, token: str | None, allowed_hosts: list[str] | None = None) -> Any:
+def http_app(
+    server: Any, host: str, token: str | None, allowed_hosts: list[str] | None = None, *, webhooks: bool = False
+) -> Any:
     """The streamable-HTTP ASGI app at /mcp: DNS-rebinding protection always, a bearer token when given.
 
     Requests must name this machine's loopback, the bind address, or one of ``allowed_hosts`` in
-    their Host header (else 421); the caller allows other names only with a token."""
+    their Host header (else 421); the caller allows other names only with a token. With ``webhooks``,
+    Runware's result deliveries are received beside it (webhooks.py): checked against the same hosts,
+    authenticated by each job's own secret instead of the token, which Runware cannot send."""
     from mcp.server.transport_security import TransportSecuritySettings
 
     names = ["127.0.0.1", "localhost", "::1"]
@@ -202,7 +217,27 @@ def http_app(server: Any, host: str, token: str | None, allowed_hosts: list[str]
         allowed_origins=[f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts],
     )
     app = server.streamable_http_app(streamable_http_path="/mcp", transport_security=security)
-    return BearerAuth(app, token) if token else app
+    guarded = BearerAuth(app, token) if token else app
+    if not webhooks:
+        return guarded
+    from .webhooks import WebhookReceiver
+
+    return WebhooksBeside(guarded, WebhookReceiver(server.running_jobs, hosts))
+
+
+class WebhooksBeside:
+    """Webhook deliveries to their receiver, everything else (the lifespan too) to the MCP app."""
+
+    def __init__(self, app: Any, receiver: Any) -> None:
+        self.app, self.receiver = app, receiver
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        from .webhooks import WEBHOOK_PATH
+
+        if scope["type"] == "http" and scope["path"].startswith(WEBHOOK_PATH):
+            await self.receiver(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 class BearerAuth:

@@ -74,6 +74,7 @@ class JobService:
         submit_deadline_s: float = 60.0,
         refresh_deadline_s: float = 30.0,
         resend_interval_s: float = 15.0,
+        safety_poll_s: float | None = None,
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -87,6 +88,10 @@ class JobService:
         # How long after a send was given up on the poller waits before it may send the task again: a request
         # that timed out may still reach Runware, and its record must have had the time to show it.
         self.resend_interval_s = resend_interval_s
+        # Set when webhooks bring each result (webhooks.py): routine polls then come only this often, a safety
+        # net for a delivery that never came, and a new submission does not bring the next poll forward.
+        self.safety_poll_s = safety_poll_s
+        self._applying = anyio.Lock()
         self._in_flight: set[str] = set()
         self._not_found: dict[str, int] = {}
         self._last_send: dict[str, float] = {}
@@ -113,7 +118,8 @@ class JobService:
 
     def _track(self, task_uuid: str) -> None:
         self._in_flight.add(task_uuid)
-        self._interval = self._poll_initial
+        if self.safety_poll_s is None:
+            self._interval = self._poll_initial
         self._wake.set()
 
     # -- submitting --------------------------------------------------------------------------------
@@ -263,9 +269,12 @@ class JobService:
                 self._wake = anyio.Event()
                 await self._wake.wait()
                 continue
-            with anyio.move_on_after(self._interval):
-                self._wake = anyio.Event()
-                await self._wake.wait()
+            if self.safety_poll_s is not None:
+                await anyio.sleep(self.safety_poll_s)
+            else:
+                with anyio.move_on_after(self._interval):
+                    self._wake = anyio.Event()
+                    await self._wake.wait()
             await self._sweep_stalled()
             if not self._in_flight:
                 continue
@@ -298,6 +307,24 @@ class JobService:
                 if record is not None and record.status in TERMINAL:
                     self._in_flight.discard(task_uuid)
                     self.finished_at.setdefault(task_uuid, time.monotonic())
+
+    async def apply_update(self, task_uuid: str, update: TaskUpdate) -> JobRecord | None:
+        """Merge what Runware said of one task outside a poll (a webhook's delivery) by the rules a poll's
+        answer follows, and wake whoever waits on the job. ``update`` holds only what names this task.
+        The job as it is afterwards; None if the ledger has no such job. An ended job is left as it is,
+        and "not found" is not taken from a delivery: only Runware's record may say a task never arrived."""
+        async with self._applying:  # two deliveries for one job must not merge from the same stale read
+            job = await self.get(task_uuid)
+            if job is None or job.status in TERMINAL or update.not_found:
+                return job
+            changes = self._merge(job, update)
+            if not changes:
+                return job
+            record = await self._update(task_uuid, **changes)
+            if record is not None and record.status in TERMINAL:
+                self._in_flight.discard(task_uuid)
+                self.finished_at.setdefault(task_uuid, time.monotonic())
+            return record
 
     async def _sweep_stalled(self) -> None:
         """Stop polling jobs that have had no final answer for longer than the maximum age. Every job is read

@@ -15,6 +15,7 @@ The methods are synchronous and fast; async callers run them in a worker thread.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import re
@@ -52,7 +53,8 @@ TERMINAL: tuple[JobStatus, ...] = ("success", "partial", "failed", "rejected", "
 _MICROS_PER_USD = Decimal(1_000_000)
 # How inline media (never stored) shows in a stored payload.
 REDACTED_PREFIX = "<inline media, "
-_SECRET_KEY = re.compile(r"api[_-]?key|authori[sz]ation|token|secret|password", re.IGNORECASE)
+# webhookURL carries the job's webhook secret; only its digest is kept (the webhooks table).
+_SECRET_KEY = re.compile(r"api[_-]?key|authori[sz]ation|token|secret|password|webhook", re.IGNORECASE)
 
 
 class UnavailableLedger:
@@ -507,9 +509,30 @@ class Ledger:
                 (task_uuid, video_uuid, path, size, time.time()),
             )
 
+    # -- webhook secrets ------------------------------------------------------------------
+
+    def webhook_secret_put(self, task_uuid: str, secret: str) -> None:
+        """Keep the digest of the secret a job's webhook calls must carry (never the secret itself)."""
+        with self._engine.transaction(write=True) as tx:
+            tx.run(
+                "INSERT INTO webhooks (task_uuid, secret_sha256, created_at) VALUES (?, ?, ?) ON CONFLICT (task_uuid)"
+                " DO UPDATE SET secret_sha256 = excluded.secret_sha256, created_at = excluded.created_at",
+                (task_uuid, _sha256(secret), time.time()),
+            )
+
+    def webhook_secret_matches(self, task_uuid: str, secret: str) -> bool:
+        """Whether ``secret`` is the one issued for this job's webhook (False for a job without one)."""
+        with self._engine.transaction(write=False) as tx:
+            row = tx.row("SELECT secret_sha256 FROM webhooks WHERE task_uuid = ?", (task_uuid,))
+        return row is not None and hmac.compare_digest(row["secret_sha256"], _sha256(secret))
+
     def downloads(self, task_uuid: str) -> list[dict[str, Any]]:
         with self._engine.transaction(write=False) as tx:
             return tx.rows("SELECT * FROM downloads WHERE task_uuid = ? ORDER BY created_at", (task_uuid,))
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _add_spend(tx: Tx, deltas: Mapping[str, int], *, keep_zero: bool = False) -> dict[str, int]:

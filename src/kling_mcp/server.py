@@ -60,6 +60,9 @@ def create_server(settings: Settings | None = None, *, simulate: bool = False) -
         log_level="WARNING",
     )
 
+    # The running job service, for the webhook receiver cli.http_app serves beside /mcp.
+    server.running_jobs = lambda: running[-1].jobs if running else None  # type: ignore[attr-defined]
+
     @server.resource("kling://models", name="models", title="Kling model catalog", mime_type="application/json")
     def catalog() -> str:
         """Every model's capabilities, limits, prices and published rules."""

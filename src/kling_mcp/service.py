@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +29,7 @@ from .payload import MediaInput, VideoRequest, media_inputs, with_media
 from .pricing import CostEstimate
 from .runware import RunwareError
 from .tool_args import EditVideoArgs, ImageToVideoArgs, TextToVideoArgs
+from .webhooks import WebhookIssuer
 
 UploadProgress = Callable[[str, int, int], Awaitable[None]]
 
@@ -153,8 +154,10 @@ class VideoService:
         caps: Caps,
         confirm_above_usd: Decimal,
         simulated: bool = False,
+        webhooks: WebhookIssuer | None = None,
     ) -> None:
         self.jobs, self.ledger, self.uploads = jobs, ledger, uploads
+        self.webhooks = webhooks  # set when Runware can reach this server: each submission names its webhook
         self.caps, self.confirm_above_usd, self.simulated = caps, confirm_above_usd, simulated
 
     # -- what may be spent ---------------------------------------------------------------------------
@@ -243,6 +246,8 @@ class VideoService:
             replacements = {item.path: stored.media_uuid for item, stored in uploads}
             prepared = PreparedRequest(prepared.request, with_media(prepared.payload, replacements), [], prepared.estimate)
         try:
+            if self.webhooks is not None:
+                prepared = replace(prepared, payload=await self.webhooks.attach(prepared.payload))
             return Submission(await self.jobs.submit(prepared, checked.tool, planned=planned), uploads)
         except SpendCapExceeded as exc:
             return spend_cap_refusal(exc)

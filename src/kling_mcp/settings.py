@@ -6,6 +6,7 @@ import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -75,6 +76,18 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("KLING_MCP_STALLED_AFTER"),
         description="Seconds without a final answer after which a job is marked stalled and no longer polled.",
     )
+    public_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("KLING_MCP_PUBLIC_URL"),
+        description="The http(s) URL Runware reaches this server by (served with --http): each submission then "
+        "carries a webhookURL under it, and polling becomes a slow safety net.",
+    )
+    safety_poll_s: float = Field(
+        120.0,
+        gt=0,
+        validation_alias=AliasChoices("KLING_MCP_SAFETY_POLL"),
+        description="With webhooks on: seconds between the polls that catch a job whose webhook never came.",
+    )
     media_roots: Annotated[list[Path] | None, NoDecode] = Field(
         None,
         validation_alias=AliasChoices("KLING_MCP_MEDIA_ROOTS"),
@@ -105,6 +118,22 @@ class Settings(BaseSettings):
                     "leave it unset to keep the ledger in a SQLite file in the data directory"
                 )
             return value.strip()
+        return value
+
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _public_url(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        value = value.strip().rstrip("/")
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(
+                "KLING_MCP_PUBLIC_URL must be the http(s) URL Runware reaches this server by, such as "
+                "https://kling.example.com (a path prefix is allowed; no query)"
+            )
         return value
 
     @field_validator("media_roots", mode="before")

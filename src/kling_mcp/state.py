@@ -19,6 +19,7 @@ from .runware import RunwareClient
 from .service import VideoService
 from .storyboard import StoryboardRunner, StoryboardService
 from .settings import Settings
+from .webhooks import WebhookIssuer
 
 log = logging.getLogger("kling_mcp")
 
@@ -129,6 +130,7 @@ def make_lifespan(
                 client, ledger, caps=Caps(settings.daily_cap_usd, settings.total_cap_usd),
                 poll_initial_s=poll_initial, poll_max_s=poll_max, stalled_after_s=settings.stalled_after_s,
                 submit_deadline_s=2 * settings.request_timeout_s, refresh_deadline_s=settings.request_timeout_s,
+                safety_poll_s=settings.safety_poll_s if settings.public_url else None,
             )  # fmt: skip
             limits = SizeLimits(*(int(mb * 1_000_000) for mb in (settings.max_image_mb, settings.max_video_mb,
                                                                  settings.max_audio_mb)))  # fmt: skip
@@ -142,8 +144,10 @@ def make_lifespan(
             stack.callback(task_group.cancel_scope.cancel)
             await jobs.start(task_group)
             uploads = MediaUploads(client, ledger)
+            webhooks = WebhookIssuer(settings.public_url, ledger) if settings.public_url else None
             videos = VideoService(jobs=jobs, ledger=ledger, uploads=uploads, caps=jobs.caps,
-                                  confirm_above_usd=settings.confirm_above_usd, simulated=simulate)  # fmt: skip
+                                  confirm_above_usd=settings.confirm_above_usd, simulated=simulate,
+                                  webhooks=webhooks)  # fmt: skip
             storyboards = StoryboardService(videos, ledger)
             runner = StoryboardRunner(storyboards, videos, ledger, uploads, downloads, sandbox)
             await runner.start(task_group)

@@ -7,8 +7,9 @@ on a (scalable) clock, results download as real clips that follow the request
 (size, length, format, sound, first and last frames; see ``_render``), and faults
 (HTTP errors, slow, trickling or dropped connections before or after the request
 is processed, broken JSON, odd answer shapes, errors naming no task, the key
-echoed into errors, failed jobs, results without a video) can be injected from
-Python or over HTTP. Everything received is recorded in ``Emulator.stats``, and
+echoed into errors, failed jobs, results without a video, webhook calls dropped,
+sent twice or late) can be injected from Python or over HTTP. A task sent with a
+``webhookURL`` has each result POSTed there as it finishes, with retries (``_webhooks``). Everything received is recorded in ``Emulator.stats``, and
 ``Emulator.billed()`` says what each task has been charged.
 """
 

@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from ._emulator import DOCS_TASKS, Emulator, Outcome
 from ._faults import HTTP_FAULTS, MODIFIERS, Fault
+from ._webhooks import WebhookSender
 from ._render import container_of, mime_type, plan_clip, render
 
 _UNPARSEABLE = object()
@@ -105,6 +106,7 @@ class EmulatorApp:
     def __init__(self, emulator: Emulator, closing: threading.Event | None = None) -> None:
         self.emulator = emulator
         self.closing = closing or threading.Event()
+        self.webhooks = WebhookSender(emulator, self.closing)
         logging.getLogger("uvicorn.error").addFilter(_QUIET_DROPS)
         self._routes = Starlette(
             routes=[
@@ -160,6 +162,7 @@ class EmulatorApp:
             return
 
         outcome = emulator.handle(body, str(request.base_url).rstrip("/"))
+        self.webhooks.schedule_new()
         answer = _echoed(outcome.body(), echo) if echo else outcome.body()
         match fault.kind if fault is not None else None:
             case "drop_after_read":

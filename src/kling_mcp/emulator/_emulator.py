@@ -11,7 +11,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,6 +45,8 @@ class EmulatorStats:
     accepted: Counter[str] = field(default_factory=Counter)  # jobs started, by taskUUID
     faults_fired: Counter[str] = field(default_factory=Counter)
     tasks: list[Any] = field(default_factory=list)  # every task received on /v1, as sent
+    webhook_posts: Counter[str] = field(default_factory=Counter)  # webhook POSTs tried, by taskUUID
+    webhooks_delivered: Counter[str] = field(default_factory=Counter)  # of which answered 2xx
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +56,8 @@ class EmulatorStats:
             "accepted": dict(self.accepted),
             "faults_fired": dict(self.faults_fired),
             "tasks": list(self.tasks),
+            "webhook_posts": dict(self.webhook_posts),
+            "webhooks_delivered": dict(self.webhooks_delivered),
         }
 
 
@@ -134,6 +138,7 @@ class Emulator:
         self._requests: dict[str, dict[str, Any]] = {}
         self._refusals: dict[str, list[dict[str, Any]]] = {}
         self._no_video: set[str] = set()  # jobs whose success items come without a videoUUID (fault no_video)
+        self._webhook_jobs: list[tuple[Job, str]] = []  # accepted with a webhookURL, not yet handed to the sender
         self.stats = EmulatorStats()
 
     def close(self) -> None:
@@ -239,7 +244,7 @@ class Emulator:
         task_uuid = task.get("taskUUID") if isinstance(task.get("taskUUID"), str) else None
         match task_type:
             case "videoInference":
-                return self._video_inference(task, task_uuid, data)
+                return self._video_inference(task, task_uuid, data, base_url)
             case "getResponse":
                 return self._get_response(task_uuid, base_url, data, job_errors)
             case "getTaskDetails":
@@ -256,7 +261,7 @@ class Emulator:
         )]  # fmt: skip
 
     def _video_inference(
-        self, task: dict[str, Any], task_uuid: str | None, data: list[dict[str, Any]]
+        self, task: dict[str, Any], task_uuid: str | None, data: list[dict[str, Any]], base_url: str
     ) -> list[dict[str, Any]]:
         if task_uuid is not None:
             self.stats.submissions[task_uuid] += 1
@@ -300,6 +305,8 @@ class Emulator:
         for result in job.results:
             self._videos[result.video_uuid] = job
         self.stats.accepted[task_uuid] += 1
+        if isinstance(task.get("webhookURL"), str):
+            self._webhook_jobs.append((job, base_url))
         data.append({"taskType": "videoInference", "taskUUID": task_uuid})
         return []
 
@@ -317,8 +324,10 @@ class Emulator:
         job_errors.extend(errors)
         return []
 
-    def _poll(self, job: Job, base_url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        items, errors = poll(job, now=self._clock(), base_url=base_url)
+    def _poll(
+        self, job: Job, base_url: str, now: float | None = None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        items, errors = poll(job, now=self._clock() if now is None else now, base_url=base_url)
         if job.task_uuid in self._no_video:
             items = [{k: v for k, v in i.items() if k not in ("videoUUID", "videoURL")} for i in items]
         return items, errors
@@ -350,6 +359,42 @@ class Emulator:
                 response = {"data": [{"taskType": "videoInference", "taskUUID": task_uuid}]}
         data.append({"taskType": "getTaskDetails", "taskUUID": task_uuid, "request": [request], "response": response})
         return []
+
+    # -- webhooks ----------------------------------------------------------------------
+
+    def now(self) -> float:
+        """The emulator's clock, which result finish times are read against."""
+        return self._clock()
+
+    def take_webhook_jobs(self) -> list[tuple[Job, str]]:
+        """Jobs accepted with a webhookURL since the last call, with the base of their result URLs."""
+        with self._lock:
+            taken, self._webhook_jobs = self._webhook_jobs, []
+            return taken
+
+    def webhook_deliveries(self, job: Job, base_url: str) -> list[tuple[float, dict[str, Any]]]:
+        """What Runware POSTs to a job's webhookURL: one body per result, as it finishes, with when."""
+        deliveries = []
+        with self._lock:
+            for result in job.results:
+                items, errors = self._poll(replace(job, results=(result,)), base_url, now=result.finish_at)
+                body: dict[str, Any] = {"data": items} if items else {}
+                if errors:
+                    body["errors"] = errors
+                deliveries.append((result.finish_at, body))
+        return deliveries
+
+    def webhook_faults(self) -> list[Fault]:
+        with self._lock:
+            fired = self._faults.for_webhook()
+            self.stats.faults_fired.update(f.kind for f in fired)
+            return fired
+
+    def webhook_posted(self, task_uuid: str, delivered: bool) -> None:
+        with self._lock:
+            self.stats.webhook_posts[task_uuid] += 1
+            if delivered:
+                self.stats.webhooks_delivered[task_uuid] += 1
 
     def billed(self) -> dict[str, float]:
         """What each accepted task has been charged so far: the cost of every result that finished

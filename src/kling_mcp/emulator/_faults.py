@@ -30,6 +30,9 @@ FaultKind = Literal[
     "job_failure",
     "content_policy",
     "no_video",
+    "webhook_drop",
+    "webhook_duplicate",
+    "webhook_delay",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 ErrorForm = Literal["item", "envelope"]
@@ -47,6 +50,8 @@ MODIFIERS = frozenset({"slow", "echo_key"})
 REQUEST_FAULTS = HTTP_FAULTS | AFTER_PROCESSING | MODIFIERS | {"drop_before_read"}
 # Faults decided per accepted job: they change how the job ends, not the HTTP exchange.
 JOB_FAULTS = frozenset({"job_failure", "content_policy", "no_video"})
+# Faults decided per webhook delivery (one per finished result): never sent, sent twice, or sent `delay` s late.
+WEBHOOK_FAULTS = frozenset({"webhook_drop", "webhook_duplicate", "webhook_delay"})
 # The task_type that aims a fault at result downloads (GET /videos/...) instead of /v1.
 DOWNLOAD = "download"
 DOWNLOAD_FAULTS = frozenset({"slow", "trickle"})
@@ -176,6 +181,10 @@ class FaultBook:
         """The faults aimed at result downloads (task_type "download") that fire for one GET."""
         return [a.fault for a in list(self._armed)
                 if a.fault.task_type == DOWNLOAD and a.fault.kind in DOWNLOAD_FAULTS and self._fire(a)]  # fmt: skip
+
+    def for_webhook(self) -> list[Fault]:
+        """The webhook faults that fire for one delivery."""
+        return [a.fault for a in list(self._armed) if a.fault.kind in WEBHOOK_FAULTS and self._fire(a)]
 
     def for_job(self) -> Fault | None:
         """The job fault that decides the fate of a newly accepted job, if any."""

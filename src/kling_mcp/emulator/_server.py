@@ -89,8 +89,9 @@ def _prepare(
 ) -> tuple[Emulator, _Server, socket.socket]:
     emulator = Emulator(**emulator_options)
     closing = threading.Event()
+    app = EmulatorApp(emulator, closing)
     config = uvicorn.Config(
-        EmulatorApp(emulator, closing),
+        app,
         lifespan="off",
         http="h11",
         loop="asyncio",
@@ -143,6 +144,7 @@ async def run_emulator(
         try:
             await task
         finally:
+            await server.config.app.webhooks.aclose()
             sock.close()
             emulator.close()
 

@@ -126,6 +126,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX storyboards_status ON storyboards (status)",
         ),
     ),
+    Migration(
+        4,
+        "webhook secrets: one per job sent with a webhookURL, kept only as a SHA-256 digest",
+        (
+            """CREATE TABLE webhooks (
+                task_uuid     TEXT PRIMARY KEY,
+                secret_sha256 TEXT NOT NULL,
+                created_at    DOUBLE PRECISION NOT NULL
+            )""",
+        ),
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 
