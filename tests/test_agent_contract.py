@@ -278,3 +278,10 @@ async def test_an_element_no_prompt_names_is_accepted_with_a_note(emu, tmp_path:
     assert not result.is_error
     notes = result.structured_content["notes"]
     assert notes and notes[0]["rule"] == "element_unreferenced" and "<<<element_1>>>" in json.dumps(notes)
+
+
+@pytest.mark.parametrize("mistake", [{"duration": 5.5}, {"output_quality": 200}, {"promt": "typo"}, {"sound": "yes"}])
+async def test_one_mistake_brings_no_false_ones_with_it(emu, tmp_path: Path, mistake: dict[str, Any]) -> None:
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        body = (await client.call_tool("text_to_video", {"model": "o3-standard", "prompt": FOX} | mistake)).structured_content
+    assert [v["field"] for v in body["violations"]] == list(mistake), body["violations"]

@@ -308,3 +308,13 @@ async def test_a_retry_above_the_threshold_is_confirmed_again(emu, tmp_path: Pat
     assert asked.is_error and asked.structured_content["error"] == "needs_confirmation"
     assert asked.structured_content["max_cost_usd_needed"] == pytest.approx(0.252)
     assert not agreed.is_error and view["status"] == "done"
+
+
+async def test_refusals_in_a_storyboard_say_what_to_change(emu, tmp_path: Path) -> None:
+    plan = {"title": "Hints", "model": O1, "clips": [{"prompt": STORY[0], "duration": 5},
+                                                    {"prompt": STORY[1], "duration": 7, "sound": True}]}  # fmt: skip
+    async with connect(settings_for(emu.url, tmp_path)) as client:
+        body = (await client.call_tool("create_storyboard", plan)).structured_content
+    by_field = {v["field"]: v for v in body["violations"]}
+    assert "continue_from_previous" in by_field["clips[1].duration"]["fix"]
+    assert "top level" in by_field["clips[1].sound"]["fix"]

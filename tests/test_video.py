@@ -330,3 +330,18 @@ def test_contact_sheet_has_a_row_per_clip_from_first_to_last_frame(clips: Callab
     with pytest.raises(VideoError):
         contact_sheet(parts, tmp_path / "bad.png", frames_per_clip=0)
     assert os.listdir(tmp_path) == ["sheet.png"]
+
+
+def test_written_files_follow_the_umask(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from kling_mcp.video._av import atomic_output
+
+    old = os.umask(0o022)
+    try:
+        with atomic_output(tmp_path / "out.bin") as temp:
+            temp.write_bytes(b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.bin").stat().st_mode) == 0o644

@@ -165,7 +165,11 @@ def _violation(model: type[BaseModel], error: Mapping[str, Any]) -> Violation:
 
     if kind == "extra_forbidden":
         known = _known_names(model, error["loc"][:-1])
-        guess = _closest(str(error["loc"][-1]), known)
+        name = str(error["loc"][-1])
+        if len(error["loc"]) > 1 and name in model.model_fields:
+            return Violation(where, "unknown_argument", f"'{name}' is not set here, but once for the whole call.",
+                             f"Remove '{where}' and set '{name}' at the top level.", allowed=known)  # fmt: skip
+        guess = _closest(name, known)
         return Violation(where, "unknown_argument", f"'{where}' is not an argument of this tool.",
                          (f"Did you mean '{guess}'? " if guess else "") + f"Remove '{where}'"
                          + (f" or rename it to '{guess}'." if guess else "; the allowed names are listed."),

@@ -175,7 +175,8 @@ class VideoService:
         files, cost against the caps and ``max_cost_usd``. Every problem comes back at once."""
         parsed: ParsedArguments[Any] = parse_arguments(VIDEO_TOOLS[tool], arguments)
         args = parsed.args
-        request = args.to_request() if args is not None else _partial_request(parsed.valid)
+        request = args.to_request() if args is not None else _partial_request(
+            _with_defaults(VIDEO_TOOLS[tool], parsed.valid, parsed.bad_fields))
         max_cost = _decimal(args.max_cost_usd if args is not None else parsed.valid.get("max_cost_usd"))
         dry_run = bool(args.dry_run if args is not None else parsed.valid.get("dry_run") is True)
         extra = list(parsed.violations)
@@ -333,6 +334,15 @@ def _tool_level_violations(tool: str, args: BaseModel | Mapping[str, Any] | None
         return [Violation("first_frame", "required", "image_to_video needs an image to animate.",
                           "Set 'first_frame' (or 'last_frame') to an image, or use text_to_video.")]  # fmt: skip
     return []
+
+
+def _with_defaults(model: type[BaseModel], valid: Mapping[str, Any], refused: set[str]) -> dict[str, Any]:
+    """What the call would mean, as far as it is valid: the tool's own defaults (aspect_ratio 16:9...)
+    stand for what was left out, so the model rules see the request the agent would make."""
+    defaults = {name: info.default for name, info in model.model_fields.items()
+                if name not in valid and name not in refused and info.default is not None
+                and not info.is_required() and info.default_factory is None}  # fmt: skip
+    return defaults | dict(valid)
 
 
 def _partial_request(valid: Mapping[str, Any]) -> VideoRequest | None:

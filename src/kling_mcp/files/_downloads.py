@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
+from .._tempfiles import temporary_beside
 from ..ledger import IN_FLIGHT, JobRecord, Ledger
 from ._sniff import EXTENSIONS, HEAD_BYTES, sniff
 
@@ -158,7 +158,7 @@ class VideoDownloads:
     ) -> SavedVideo:  # fmt: skip
         url, video_uuid = video["video_url"], video["video_uuid"]
         label = f"video {part[0] + 1} of {part[1]}" if part[1] > 1 else "the video"
-        tmp, fd = _temporary(folder, name)
+        tmp, fd = temporary_beside(folder, name)
         try:
             with os.fdopen(fd, "wb") as out:
                 size = await self._stream(job, url, out, label, progress)
@@ -242,17 +242,6 @@ def _inside(root: Path, parts: tuple[str, ...], subfolder: str) -> Path:
                                   output_dir=str(root), next_step="Use another subfolder.")  # fmt: skip
         folder = real
     return folder
-
-
-def _temporary(folder: Path, name: str) -> tuple[Path, int]:
-    """A new hidden file beside the final name. Unlike mkstemp's 0600, its mode follows the umask,
-    as any file the user saves would."""
-    while True:
-        path = folder / f".{name}.{secrets.token_hex(4)}.part"
-        try:
-            return path, os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0), 0o666)
-        except FileExistsError:
-            continue
 
 
 def _require_video(head: bytes, label: str) -> None:

@@ -109,7 +109,8 @@ class StoryboardService:
             checked = await self.videos.check_request(clip.tool, clip.request, sandbox, check_costs=False)
             clips.append((clip, checked))
             refused = {f.removeprefix(f"clips[{clip.index}].").split(".")[0] for f in bad}
-            violations += [_in_clip(clip.index, v) for v in checked.violations
+            violations += [_in_clip(clip.index, _continuing(v, clip.index) if clip.continues else v)
+                           for v in checked.violations
                            if not (v.field.split(".")[0].split("[")[0] in refused
                                    and any(f.startswith(f"clips[{clip.index}].") for f in bad))]  # fmt: skip
         # With a refused value the plan is only checked, never made (a default might pass in its place).
@@ -232,6 +233,17 @@ def _in_clip(index: int, violation: Violation) -> Violation:
 
     return replace(violation, field=f"clips[{index}].{violation.field}",
                    fix=violation.fix.replace("'", f"'clips[{index}].", 1) if violation.fix.count("'") >= 2 else violation.fix)  # fmt: skip
+
+
+def _continuing(violation: Violation, index: int) -> Violation:
+    """A frame rule broken by a continuing clip: its frame is the previous clip's last one, which the
+    agent did not write, so the fix says where it comes from and how to do without it."""
+    if not violation.field.startswith(("duration", "first_frame", "aspect_ratio")):
+        return violation
+    from dataclasses import replace
+
+    return replace(violation, fix=f"{violation.fix} This clip starts on the previous clip's last frame; to start "
+                   f"from text instead, set 'clips[{index}].continue_from_previous' to false.")  # fmt: skip
 
 
 def _total(violation: Violation) -> Violation:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from .._tempfiles import temporary_beside
 from ._errors import VideoError
 
 if TYPE_CHECKING:
@@ -167,11 +167,10 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     if not final.parent.is_dir():
         raise VideoError(f"The folder '{final.parent}' does not exist.", reason="write_failed")
     try:
-        handle, temp_name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.stem}.", suffix=".part")
+        temp, handle = temporary_beside(final.parent, final.name)
     except OSError as exc:
         raise VideoError(f"Cannot write in '{final.parent}': {exc.strerror or exc}.", reason="write_failed") from None
     os.close(handle)
-    temp = Path(temp_name)
     try:
         yield temp
         os.replace(temp, final)
