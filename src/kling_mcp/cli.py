@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--output-dir", type=Path, metavar="DIR", help="where download_video saves videos (KLING_MCP_OUTPUT_DIR)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (to stderr)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log only problems (warnings and errors)")
     parser.add_argument("--version", action="version", version=f"kling-mcp {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("models", help="list the models and their limits")
@@ -80,7 +81,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        # The storyboard command prints its own progress: the server's notes would only interleave.
+        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet or args.command == "storyboard"
+        else logging.INFO,
         stream=sys.stderr,
         format="kling-mcp %(levelname)s %(name)s: %(message)s",
     )
@@ -125,11 +128,10 @@ def _serve(args: argparse.Namespace) -> None:
     from .server import create_server
 
     settings = _settings(args)
-    server = create_server(settings, simulate=args.simulate)
     if not args.http:
         from ._stdio import run_stdio
 
-        run_stdio(server)
+        run_stdio(create_server(settings, simulate=args.simulate))
         return
     register_secret(args.token)
     allowed = args.allowed_hosts if args.allowed_hosts is not None else _host_names(os.environ.get("KLING_MCP_ALLOWED_HOSTS"))
@@ -148,7 +150,16 @@ def _serve(args: argparse.Namespace) -> None:
         sys.exit(2)
     import uvicorn
 
+    log = logging.getLogger("kling_mcp")
+    if args.host not in LOOPBACK and settings.media_roots == [] and os.environ.get("KLING_MCP_MEDIA_ROOTS") is None \
+            and not args.media_root:  # fmt: skip
+        log.warning("Serving HTTP off loopback: local media may be read only from the output folder. Set "
+                    "KLING_MCP_MEDIA_ROOTS or --media-root to allow more.")  # fmt: skip
+    server = create_server(settings, simulate=args.simulate)
     app = http_app(server, args.host, args.token, allowed, webhooks=bool(public_url))
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    log.info("Serving MCP over streamable HTTP at http://%s:%d/mcp%s", shown, args.port,
+             " (bearer token required)" if args.token else "")  # fmt: skip
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 
@@ -179,10 +190,6 @@ def _settings(args: argparse.Namespace) -> Any:
         # Remote clients are trusted to spend, not to read this machine's pictures: the default
         # media folders are for a desktop user's own agent. Explicit roots still apply.
         settings = settings.model_copy(update={"media_roots": []})
-        logging.getLogger("kling_mcp").warning(
-            "Serving HTTP off loopback: local media may be read only from the output folder. Set "
-            "KLING_MCP_MEDIA_ROOTS or --media-root to allow more."
-        )
     return settings
 
 
@@ -306,12 +313,16 @@ async def _check(args: argparse.Namespace) -> int:
     ok = True
     print(f"data directory: {settings.data_dir}")
     try:
-        Ledger(settings.data_dir / settings.ledger_path.name).close()
+        shared_database = settings.database_url is not None and not args.simulate
+        if shared_database:  # the ledger is the database, checked below
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            Ledger(settings.data_dir / settings.ledger_path.name).close()
         if args.simulate:  # the simulated jobs, shared by every simulating server using this folder
             EmulatorStore(settings.data_dir / SIMULATED_STORE).close()
         with tempfile.NamedTemporaryFile(dir=settings.data_dir):
             pass
-        print("  writable: yes; job ledger readable")
+        print("  writable: yes" + ("" if shared_database else "; job ledger readable"))
     except LedgerUnavailable as exc:
         ok = False
         print(f"  NO: {exc}")

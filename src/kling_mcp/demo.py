@@ -66,7 +66,7 @@ async def run_demo() -> int:
     image_to_video = IMAGE_TO_VIDEO | {"first_frame": str(first_frame)}
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "kling_mcp", "--simulate", "--media-root", str(pictures), "--output-dir", str(videos)],
+        args=["-m", "kling_mcp", "--quiet", "--simulate", "--media-root", str(pictures), "--output-dir", str(videos)],
         env={"KLING_MCP_DATA_DIR": str(base / "data"), "PYTHONUNBUFFERED": "1", **_passthrough()},
     )
     say("kling-mcp demo: a real MCP session over stdio with `kling-mcp --simulate`")

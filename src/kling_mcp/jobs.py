@@ -42,7 +42,8 @@ DEFAULT_STALLED_AFTER_S = 3 * 3600.0
 class MissingApiKey(RunwareError):
     MESSAGE = (
         "No Runware API key is configured, so nothing can be submitted. Set RUNWARE_API_KEY in the MCP "
-        "client's configuration for kling-mcp (create a key at https://my.runware.ai), or run kling-mcp "
+        "client's configuration for kling-mcp, or in the environment for the command line (create a key at "
+        "https://my.runware.ai), or run kling-mcp "
         "with --simulate to use the built-in emulator. Listing models and dry runs work without a key."
     )
 
