@@ -133,7 +133,7 @@ def _shown(value: Any) -> Any:
     return value
 
 
-def _closest(value: Any, choices: list[str]) -> str | None:
+def closest(value: Any, choices: list[str]) -> str | None:
     if not isinstance(value, str) or not choices:
         return None
     squeezed = {re.sub(r"[^a-z0-9]", "", c.lower()): c for c in choices}
@@ -169,7 +169,7 @@ def _violation(model: type[BaseModel], error: Mapping[str, Any]) -> Violation:
         if len(error["loc"]) > 1 and name in model.model_fields:
             return Violation(where, "unknown_argument", f"'{name}' is not set here, but once for the whole call.",
                              f"Remove '{where}' and set '{name}' at the top level.", allowed=known)  # fmt: skip
-        guess = _closest(name, known)
+        guess = closest(name, known)
         return Violation(where, "unknown_argument", f"'{where}' is not an argument of this tool.",
                          (f"Did you mean '{guess}'? " if guess else "") + f"Remove '{where}'"
                          + (f" or rename it to '{guess}'." if guess else "; the allowed names are listed."),
@@ -178,7 +178,7 @@ def _violation(model: type[BaseModel], error: Mapping[str, Any]) -> Violation:
         return Violation(where, "required", f"'{where}' is required.", f"Add '{where}'.")
     if kind == "literal_error":
         allowed = _QUOTED.findall(str(ctx.get("expected", "")))
-        guess = _closest(value, allowed)
+        guess = closest(value, allowed)
         return v("allowed_values", f"{json.dumps(shown)} is not one of the accepted values.",
                  f"Use '{guess}'." if guess else f"Use one of: {', '.join(allowed)}.", allowed)  # fmt: skip
     if kind in ("int_type", "int_parsing", "int_from_float", "float_type", "float_parsing"):

@@ -20,7 +20,7 @@ from mcp_types.version import is_version_at_least
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic import Field as PydanticField
 
-from .arguments import ParsedArguments, parse_arguments
+from .arguments import ParsedArguments, closest, parse_arguments
 from .catalog import MODELS, describe, get_model
 from .constraints import Violation
 from .files import DownloadProblem, FileRefused, LocalFile, Sandbox, local_path
@@ -435,8 +435,8 @@ async def wait_for_video(ctx: Context, arguments: Any) -> Any:
     timeout = min(args.timeout_seconds, limit)
     record, ended = await state.jobs.wait(args.task_id, timeout, progress)
     if record is None:
-        return _error("unknown_task_id", f"No job with task_id {args.task_id} is recorded here. Use the task_id a "
-                      "video tool returned; get_video_status lists what it knows.")  # fmt: skip
+        return _error("unknown_task_id", f"No job with task_id {args.task_id} is recorded here.",
+                      fix="Use the task_id a video tool returned; get_video_status lists what it knows.")  # fmt: skip
     extra: dict[str, Any] = {"timed_out": not ended, "waited_up_to_seconds": timeout}
     if timeout < args.timeout_seconds:
         extra["note"] = f"Waits are limited to {limit:g} s per call here (KLING_MCP_MAX_WAIT)."
@@ -451,10 +451,11 @@ async def list_models(ctx: Context, arguments: Any) -> Any:
     if args.model is not None:
         spec = get_model(args.model)
         if spec is None:
-            return _error("unknown_model", f"No model '{args.model}'. Known: {', '.join(m.id for m in MODELS)}.",
-                          violations=[Violation("model", "allowed_values", f"No model '{args.model}'.",
-                                                "Use one of the listed ids or aliases.", value=args.model,
-                                                allowed=list(MODEL_CHOICES)).to_dict()])  # fmt: skip
+            guess = closest(args.model, [n for m in MODELS for n in (m.id, *m.aliases)])
+            fix = f"Use '{guess}'." if guess else f"Use one of: {', '.join(MODEL_CHOICES)} (or their full ids)."
+            return _error("unknown_model", f"No model '{args.model}'. {fix}",
+                          violations=[Violation("model", "allowed_values", f"No model '{args.model}'.", fix,
+                                                value=args.model, allowed=list(MODEL_CHOICES)).to_dict()])  # fmt: skip
         specs = (spec,)
     return ModelsResult(models=[describe(s, with_readings=args.include_rules) for s in specs])
 
