@@ -226,6 +226,6 @@ async def test_status_and_wait_refuse_bad_calls_clearly(emu, tmp_path: Path) -> 
         too_long = await client.call_tool("wait_for_video", {"task_id": "x", "timeout_seconds": 3600})
     assert empty.is_error and "task_ids" in empty.content[0].text
     assert unknown.is_error and unknown.structured_content["error"] == "unknown_task_id"
-    assert "get_video_status" in unknown.structured_content["message"]
+    assert "get_video_status" in unknown.structured_content["fix"]
     assert too_long.is_error and "timeout_seconds" in too_long.content[0].text
     assert emu.stats.http_requests == 0
