@@ -126,6 +126,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX storyboards_status ON storyboards (status)",
         ),
     ),
+    Migration(
+        4,
+        "polling leases: the instance that polls each in-flight job, and its last heartbeat",
+        (
+            "ALTER TABLE jobs ADD COLUMN poll_owner TEXT",
+            "ALTER TABLE jobs ADD COLUMN poll_heartbeat DOUBLE PRECISION",
+            # The poll schedule reads the latest render times of each model.
+            "CREATE INDEX jobs_finished ON jobs (finished_at)",
+        ),
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 
