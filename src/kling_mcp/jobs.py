@@ -12,6 +12,9 @@ Waiters see every job, whoever polls it, through one batched watch of the ledger
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -101,8 +104,9 @@ class JobService:
         # How long after a send was given up on the poller waits before it may send the task again: a request
         # that timed out may still reach Runware, and its record must have had the time to show it.
         self.resend_interval_s = resend_interval_s
-        # This instance's name in the ledger's leases: unique per process and start.
-        self.instance_id = uuid.uuid4().hex
+        # This instance's name in the ledger's leases: unique per process and start, and saying which process
+        # on which host holds them, so that a dead process's leases on this host are taken at once.
+        self.instance_id = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
         self.lease_s, self.watch_interval_s = lease_s, watch_interval_s
         self._default_window = RenderWindow.default(default_render_s)
         self._windows: dict[str, RenderWindow] = {}
@@ -141,6 +145,8 @@ class JobService:
     async def _claim(self, only: list[str] | None = None) -> list[PollLease]:
         """Renew this instance's leases and take those free (of ``only``, if given); schedule new ones."""
         try:
+            if only is None:
+                await self._free_dead_local_leases()
             leases = await anyio.to_thread.run_sync(
                 lambda: self.ledger.claim_polls(self.instance_id, lease_s=self.lease_s, only=only)
             )
@@ -156,6 +162,17 @@ class JobService:
                 self._schedule(lease, now)
                 self._wake.set()
         return leases
+
+    async def _free_dead_local_leases(self) -> None:
+        """Release the leases of processes on this host that no longer run (a crashed server, restarted):
+        their jobs are polled again at once, not a lease later. Other hosts' leases expire by themselves."""
+        host = socket.gethostname()
+        for owner in await anyio.to_thread.run_sync(self.ledger.poll_owners):
+            owner_host, _, rest = owner.partition("/")
+            pid = rest.partition("/")[0]
+            if owner != self.instance_id and owner_host == host and pid.isdigit() and not _process_exists(int(pid)):
+                released = await anyio.to_thread.run_sync(self.ledger.release_polls, owner)
+                log.info("Taking over %d job(s) of a kling-mcp process of this host that stopped", released)
 
     def _drop(self, task_uuid: str) -> None:
         self._held.pop(task_uuid, None)
@@ -597,6 +614,18 @@ class JobService:
             if average != job.progress:
                 changes["progress"] = average
         return changes
+
+
+def _process_exists(pid: int) -> bool:
+    if sys.platform == "win32":
+        return True  # os.kill there would end the process: its leases expire instead
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # there, but another user's
+    return True
 
 
 def _settled(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:

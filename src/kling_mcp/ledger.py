@@ -517,6 +517,13 @@ class Ledger:
             log.warning("Taking over %d job(s) from an instance silent for over %g s", int(taken["n"]), lease_s)
         return claimed
 
+    def poll_owners(self) -> list[str]:
+        """The instances that hold leases of jobs in flight."""
+        with self._engine.transaction(write=False) as tx:
+            rows = tx.rows(f"SELECT DISTINCT poll_owner FROM jobs WHERE status IN ({_IN_FLIGHT_MARKS})"  # noqa: S608
+                           " AND poll_owner IS NOT NULL", IN_FLIGHT)  # fmt: skip
+        return sorted(r["poll_owner"] for r in rows)
+
     def release_polls(self, owner: str) -> int:
         """Give up every lease ``owner`` holds (a clean shutdown), so that others take its jobs at once."""
         with self._engine.transaction(write=True) as tx:
