@@ -15,8 +15,12 @@ from dataclasses import dataclass
 
 # With no history for a model: Kling's published 30-90 s (typical 60).
 DEFAULT_RENDER_S = (30.0, 90.0)
-# Render times kept per model (the latest), and fewer than this are not yet a history.
+# Fewer render times than this are not yet a model's history.
 MIN_SAMPLES = 5
+# A recorded render time is when the end was noticed: never earlier than the first poll. So the first
+# poll comes a little before the recorded shortest, and a model that got faster is found out, a step
+# at a time, instead of the schedule confirming itself.
+EARLIER_THAN_RECORDED = 0.8
 # The gap between polls as a share of the job's age: around the typical length, elsewhere in
 # the model's usual window, and past its longest (a slow job, polled less and less).
 NEAR_TYPICAL_SHARE = 0.08
@@ -45,7 +49,7 @@ def render_windows(samples: Mapping[str, list[float]], default: RenderWindow) ->
         if len(seconds) < MIN_SAMPLES:
             continue
         deciles = statistics.quantiles(seconds, n=10, method="inclusive")
-        windows[model] = RenderWindow(deciles[0], statistics.median(seconds), deciles[-1])
+        windows[model] = RenderWindow(EARLIER_THAN_RECORDED * deciles[0], statistics.median(seconds), deciles[-1])
     return windows
 
 
@@ -62,3 +66,12 @@ def next_poll_in(age: float, window: RenderWindow, *, open_fate: bool, floor: fl
         near = abs(age - window.typical) <= 0.25 * max(window.longest - window.shortest, 1e-9)
         gap = (NEAR_TYPICAL_SHARE if near else IN_WINDOW_SHARE) * age
     return min(max(gap, floor), cap)
+
+
+def may_poll_early_by(age: float, window: RenderWindow, gap: float, *, open_fate: bool) -> float:
+    """How much earlier than planned a job may be polled, in a request another job's poll sends anyway:
+    half its gap once it may be done (no request is added, and it is noticed sooner); barely at all
+    before the model's shortest render, when a poll cannot find it done."""
+    if not open_fate and age < window.shortest:
+        return 0.1 * gap
+    return gap / 2

@@ -25,7 +25,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from ._poll_schedule import DEFAULT_RENDER_S, RenderWindow, next_poll_in, render_windows
+from ._poll_schedule import DEFAULT_RENDER_S, RenderWindow, may_poll_early_by, next_poll_in, render_windows
 from .core import PreparedRequest
 from .ledger import REDACTED_PREFIX, TERMINAL, JobRecord, Ledger, LedgerUnavailable, PollLease
 from .runware import ProviderError, RunwareClient, RunwareError, SubmitResult, TaskUpdate, scrub
@@ -111,11 +111,12 @@ class JobService:
         self._default_window = RenderWindow.default(default_render_s)
         self._windows: dict[str, RenderWindow] = {}
         self._windows_read = -HISTORY_REFRESH_S
-        # The in-flight jobs this instance holds the lease of, when each is next due (monotonic), and the gap
-        # that was planned before it (a job may be polled up to half of it early, with others in one request).
+        # The in-flight jobs this instance holds the lease of, when each is next due (monotonic), and how much
+        # earlier it may be polled along with others, in one request.
         self._held: dict[str, PollLease] = {}
         self._due: dict[str, float] = {}
-        self._gap: dict[str, float] = {}
+        self._early: dict[str, float] = {}
+        self._sending: set[str] = set()  # jobs whose submission this instance has on its way: not polled meanwhile
         self._seen: dict[str, float] = {}  # the ledger's updated_at of each waited-on job, as last read
         self._not_found: dict[str, int] = {}
         self._last_send: dict[str, float] = {}
@@ -177,15 +178,20 @@ class JobService:
     def _drop(self, task_uuid: str) -> None:
         self._held.pop(task_uuid, None)
         self._due.pop(task_uuid, None)
-        self._gap.pop(task_uuid, None)
+        self._early.pop(task_uuid, None)
 
     def _schedule(self, lease: PollLease, now: float) -> None:
         open_fate = lease.status in ("pending", "unknown") or lease.submitted_at is None
         started = lease.created_at if open_fate else lease.submitted_at
         age = max(0.0, time.time() - (started or time.time()))
         window = self._windows.get(lease.model, self._default_window)
+        if lease.task_uuid in self._sending:
+            # Its submission settles it and schedules it again; until then, a poll could only find it absent.
+            self._due[lease.task_uuid], self._early[lease.task_uuid] = now + self.submit_deadline_s, 0.0
+            return
         gap = next_poll_in(age, window, open_fate=open_fate, floor=self._poll_floor, cap=self._poll_cap)
-        self._due[lease.task_uuid], self._gap[lease.task_uuid] = now + gap, gap
+        self._due[lease.task_uuid] = now + gap
+        self._early[lease.task_uuid] = may_poll_early_by(age, window, gap, open_fate=open_fate)
 
     async def _track(self, task_uuid: str) -> None:
         """Hold the lease of a job this instance sends, and schedule its polls from its state now (the
@@ -237,6 +243,7 @@ class JobService:
                 lambda: self.ledger.record_new(job, daily_cap=self.caps.daily_usd, total_cap=self.caps.total_usd)
             )
         # Held before it is sent: no other instance looks at a job while its submission is on its way.
+        self._sending.add(job.task_uuid)
         await self._track(job.task_uuid)
         self._last_send[job.task_uuid] = time.monotonic()
         result: SubmitResult | None = None
@@ -246,9 +253,11 @@ class JobService:
         except BaseException:
             # Cancelled or crashed mid-send: the job may or may not be at Runware; the poller finds out.
             with anyio.CancelScope(shield=True):
+                self._sending.discard(job.task_uuid)
                 await self._update(job.task_uuid, status="unknown")
                 await self._track(job.task_uuid)
             raise
+        self._sending.discard(job.task_uuid)
         if result is None:
             result = SubmitResult("unknown", note=f"Runware did not settle the submission within "
                                   f"{self.submit_deadline_s:g} s")  # fmt: skip
@@ -419,7 +428,7 @@ class JobService:
             await self._sweep_stalled()
             now = time.monotonic()
             # Every job due now, and those due within half their gap: one request for them all.
-            batch = sorted(u for u, due in self._due.items() if due - now <= self._gap.get(u, 0.0) / 2)
+            batch = sorted(u for u, due in self._due.items() if due - now <= self._early.get(u, 0.0))
             if not batch:
                 continue
             try:
