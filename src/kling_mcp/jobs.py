@@ -444,9 +444,17 @@ class JobService:
                     self._schedule(lease, now)
 
     async def _poll_once(self, task_uuids: list[str]) -> None:
+        """One tick: the poll request and the ledger read of the same jobs run side by side."""
         self.polls_sent += 1
-        updates = await self.client.poll(task_uuids)
-        await self._apply_updates(updates)
+        jobs: dict[str, JobRecord] = {}
+
+        async def read() -> None:
+            jobs.update(await anyio.to_thread.run_sync(self.ledger.get_many, task_uuids))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read)
+            updates = await self.client.poll(task_uuids)
+        await self._apply_updates(updates, jobs)
 
     async def apply_update(self, task_uuid: str, update: TaskUpdate) -> JobRecord | None:
         """Merge one job's update from Runware (a webhook's items), exactly as a poll's: the job as it is
@@ -454,10 +462,14 @@ class JobService:
         await self._apply_updates({task_uuid: update})
         return await self.get(task_uuid)
 
-    async def _apply_updates(self, updates: Mapping[str, TaskUpdate]) -> dict[str, JobRecord]:
-        """The one path by which Runware's word on jobs reaches the ledger: read the jobs in one batch, merge
-        each update, write every change in one transaction, wake waiters."""
-        jobs = await anyio.to_thread.run_sync(self.ledger.get_many, list(updates))
+    async def _apply_updates(
+        self, updates: Mapping[str, TaskUpdate], jobs: Mapping[str, JobRecord] | None = None
+    ) -> dict[str, JobRecord]:
+        """The one path by which Runware's word on jobs reaches the ledger: read the jobs in one batch (unless
+        the caller read them while the answer came), merge each update, write every change in one
+        transaction, wake waiters."""
+        if jobs is None:
+            jobs = await anyio.to_thread.run_sync(self.ledger.get_many, list(updates))
         changes: dict[str, dict[str, Any]] = {}
         for task_uuid, update in updates.items():
             job = jobs.get(task_uuid)
