@@ -23,8 +23,8 @@ MIN_SAMPLES = 5
 EARLIER_THAN_RECORDED = 0.8
 # The gap between polls as a share of the job's age: around the typical length, elsewhere in
 # the model's usual window, and past its longest (a slow job, polled less and less).
-NEAR_TYPICAL_SHARE = 0.08
-IN_WINDOW_SHARE = 0.12
+NEAR_TYPICAL_SHARE = 0.1
+IN_WINDOW_SHARE = 0.2
 LATE_SHARE = 0.25
 # A job whose fate is open (pending, unknown) is looked at soon, then less and less often.
 OPEN_FATE_SHARE = 0.5

@@ -449,7 +449,7 @@ class JobService:
         jobs: dict[str, JobRecord] = {}
 
         async def read() -> None:
-            jobs.update(await anyio.to_thread.run_sync(self.ledger.get_many, task_uuids))
+            jobs.update(await anyio.to_thread.run_sync(self.ledger.poll_states, task_uuids))
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(read)
@@ -480,7 +480,11 @@ class JobService:
             silent = not update.items and not update.errors
             if update.not_found or (silent and job.status in ("pending", "unknown")):
                 # Not known to getResponse (or not a word about a submission whose fate is open): ask the record.
-                found = await self._not_found_changes(job)
+                # (A tick reads jobs without their payload; a re-send needs it.)
+                full = await self.get(task_uuid) if not job.payload else job
+                if full is None or full.status in TERMINAL:
+                    continue
+                found = await self._not_found_changes(full)
             else:
                 self._not_found.pop(task_uuid, None)
                 found = self._merge(job, update)
@@ -571,6 +575,11 @@ class JobService:
         return {}
 
     def _merge(self, job: JobRecord, update: TaskUpdate) -> dict[str, Any]:
+        if _still_rendering(job, update):
+            # Most of a tick: a job still rendering, as it was. Only its progress may move.
+            progress = [int(i["progress"]) for i in update.items if isinstance(i.get("progress"), (int, float))]
+            average = sum(progress) // len(progress) if progress else job.progress
+            return {"progress": average} if average != job.progress else {}
         results = {r["video_uuid"]: r for r in job.results}
         failures = [e for e in job.errors if e.get("result_failure")]
         progress: list[int] = []
@@ -647,6 +656,16 @@ def _process_exists(pid: int) -> bool:
     except OSError:
         return True  # there, but another user's
     return True
+
+
+def _still_rendering(job: JobRecord, update: TaskUpdate) -> bool:
+    """Whether the update says only that a job already known to be processing, with no result or failure
+    yet, is still processing (the full merge would change nothing but its progress)."""
+    return (
+        job.status == "processing" and not job.results and not update.errors and bool(update.items)
+        and all(item.get("status") == "processing" and "error" not in item for item in update.items)
+        and not any(e.get("result_failure") for e in job.errors)
+    )  # fmt: skip
 
 
 def _settled(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -181,6 +181,10 @@ _ADD_SPEND = (
     " SET committed_micros = spend.committed_micros + excluded.committed_micros RETURNING committed_micros"
 )
 _IN_FLIGHT_MARKS = expand(len(IN_FLIGHT))
+_STATE_COLUMNS = (
+    "task_uuid, model, tool, status, reserve_usd, number_results, results, cost_usd, errors, progress, created_at,"
+    " submitted_at, updated_at, finished_at"
+)
 # The caps' rule, per model, with what each status adds up to: for the spending report.
 _BY_MODEL = """
 SELECT model,
@@ -441,6 +445,18 @@ class Ledger:
             for part in chunks(wanted):
                 for row in tx.rows(f"SELECT * FROM jobs WHERE task_uuid IN ({expand(len(part))})", part):  # noqa: S608
                     found[row["task_uuid"]] = _job(row)
+        return found
+
+    def poll_states(self, task_uuids: Iterable[str]) -> dict[str, JobRecord]:
+        """Several jobs as a poll tick merges Runware's answers into them: every field but the payload and
+        the estimate (left empty; read the job with ``get`` where they are needed), so that a tick over
+        hundreds of jobs does not decode their requests."""
+        wanted = sorted(set(task_uuids))
+        found: dict[str, JobRecord] = {}
+        with self._engine.transaction(write=False) as tx:
+            for part in chunks(wanted):
+                for row in tx.rows(f"SELECT {_STATE_COLUMNS} FROM jobs WHERE task_uuid IN ({expand(len(part))})", part):  # noqa: S608
+                    found[row["task_uuid"]] = _job(row | {"payload": "{}", "estimate": None})
         return found
 
     def recent(self, limit: int = 20) -> list[JobRecord]:
