@@ -297,7 +297,8 @@ class JobService:
             return {}
         records = await anyio.to_thread.run_sync(self.ledger.update_many, changes)
         for task_uuid, record in records.items():
-            self._seen[task_uuid] = record.updated_at
+            if task_uuid in self._changed:
+                self._seen[task_uuid] = record.updated_at  # the watch need not wake its waiters again
             self._notify(task_uuid)
             if record.status in TERMINAL:
                 self._drop(task_uuid)
@@ -369,19 +370,19 @@ class JobService:
         """Wake the waiters of jobs another instance changed: one read of every waited-on job per interval."""
         while True:
             await anyio.sleep(self.watch_interval_s)
+            for task_uuid in set(self._seen) - set(self._changed):
+                del self._seen[task_uuid]
             waited = list(self._changed)
             if not waited:
                 continue
             try:
-                records = await anyio.to_thread.run_sync(self.ledger.get_many, waited)
+                records = await anyio.to_thread.run_sync(self.ledger.poll_states, waited)
             except LedgerUnavailable:
                 continue
             for task_uuid, record in records.items():
                 if record.updated_at != self._seen.get(task_uuid):
                     self._seen[task_uuid] = record.updated_at
                     self._notify(task_uuid)
-            for task_uuid in set(self._seen) - set(self._changed):
-                del self._seen[task_uuid]
 
     # -- polling ---------------------------------------------------------------------------------------
 
