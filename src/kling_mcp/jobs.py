@@ -1,16 +1,23 @@
 """The job lifecycle: spend guard, ledger, submission, one shared poller, and waiting.
 
 Every paid job is written to the ledger before its request leaves, and is tracked
-until it ends, across restarts: a new process resumes polling every job the ledger
-still has in flight. All in-flight jobs are polled together, one HTTP request per
-tick, at an interval that starts short and backs off to a cap.
+until it ends, across restarts and across instances sharing a ledger. Each in-flight job
+is polled by one instance at a time, the holder of its lease in the ledger; an instance
+renews its leases with a heartbeat, and takes over the jobs of one that stopped sending
+it. An instance polls the jobs it holds together, one HTTP request per tick, each job on
+its own schedule (``_poll_schedule``), and reads and writes the ledger once per tick.
+Waiters see every job, whoever polls it, through one batched watch of the ledger.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import sys
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -18,8 +25,9 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from ._poll_schedule import DEFAULT_RENDER_S, RenderWindow, may_poll_early_by, next_poll_in, render_windows
 from .core import PreparedRequest
-from .ledger import REDACTED_PREFIX, TERMINAL, JobRecord, Ledger, LedgerUnavailable
+from .ledger import REDACTED_PREFIX, TERMINAL, JobRecord, Ledger, LedgerUnavailable, PollLease
 from .runware import ProviderError, RunwareClient, RunwareError, SubmitResult, TaskUpdate, scrub
 
 log = logging.getLogger("kling_mcp.jobs")
@@ -37,6 +45,13 @@ ENDS_A_JOB = frozenset({"provider_failure", "provider_timeout", "content_policy"
 UNKNOWN_FATE = "unknown_fate"
 # A job with no final answer after this long is marked stalled and no longer polled (KLING_MCP_STALLED_AFTER).
 DEFAULT_STALLED_AFTER_S = 3 * 3600.0
+# An instance that sends no heartbeat for this long loses its polling leases (KLING_MCP_POLL_LEASE);
+# heartbeats go every third of it, so a dead instance's jobs are taken over within 4/3 of it.
+DEFAULT_LEASE_S = 30.0
+# How often waiters' jobs are read back from the ledger, to see what other instances wrote.
+WATCH_INTERVAL_S = 0.5
+# Render-time history is read again this often.
+HISTORY_REFRESH_S = 60.0
 
 
 class MissingApiKey(RunwareError):
@@ -69,19 +84,21 @@ class JobService:
         *,
         caps: Caps = Caps(),
         poll_initial_s: float = 2.0,
-        poll_max_s: float = 10.0,
-        poll_factor: float = 1.5,
+        poll_max_s: float = 30.0,
         stalled_after_s: float = DEFAULT_STALLED_AFTER_S,
         submit_deadline_s: float = 60.0,
         refresh_deadline_s: float = 30.0,
         resend_interval_s: float = 15.0,
         safety_poll_s: float | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+        default_render_s: tuple[float, float] = DEFAULT_RENDER_S,
+        watch_interval_s: float = WATCH_INTERVAL_S,
     ) -> None:
         self.client = client
         self.ledger = ledger
         self.caps = caps
-        self._poll_initial, self._poll_max, self._poll_factor = poll_initial_s, poll_max_s, poll_factor
-        self._interval = poll_initial_s
+        # The shortest and the longest gap between two polls of a job.
+        self._poll_floor, self._poll_cap = poll_initial_s, poll_max_s
         self.stalled_after_s = stalled_after_s
         # The longest a submit tool call waits for Runware before it answers "unknown" with the task_id.
         self.submit_deadline_s = submit_deadline_s
@@ -89,39 +106,108 @@ class JobService:
         # How long after a send was given up on the poller waits before it may send the task again: a request
         # that timed out may still reach Runware, and its record must have had the time to show it.
         self.resend_interval_s = resend_interval_s
-        # Set when webhooks bring each result (webhooks.py): routine polls then come only this often, a safety
-        # net for a delivery that never came, and a new submission does not bring the next poll forward.
+        # Set when webhooks bring each result (webhooks.py): a job already acknowledged is then polled only
+        # this often, a safety net for a delivery that never came.
         self.safety_poll_s = safety_poll_s
         self._applying = anyio.Lock()
-        self._in_flight: set[str] = set()
+        # This instance's name in the ledger's leases: unique per process and start, and saying which process
+        # on which host holds them, so that a dead process's leases on this host are taken at once.
+        self.instance_id = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+        self.lease_s, self.watch_interval_s = lease_s, watch_interval_s
+        self._default_window = RenderWindow.default(default_render_s)
+        self._windows: dict[str, RenderWindow] = {}
+        self._windows_read = -HISTORY_REFRESH_S
+        # The in-flight jobs this instance holds the lease of, when each is next due (monotonic), and how much
+        # earlier it may be polled along with others, in one request.
+        self._held: dict[str, PollLease] = {}
+        self._due: dict[str, float] = {}
+        self._early: dict[str, float] = {}
+        self._sending: set[str] = set()  # jobs whose submission this instance has on its way: not polled meanwhile
+        self._seen: dict[str, float] = {}  # the ledger's updated_at of each waited-on job, as last read
         self._not_found: dict[str, int] = {}
         self._last_send: dict[str, float] = {}
-        self._last_sweep = 0.0
         self._changed: dict[str, anyio.Event] = {}
         self._wake = anyio.Event()
         self.polls_sent = 0
         self.resends = 0  # submissions sent again because Runware's record showed they never arrived
         self.finished_at: dict[str, float] = {}  # when the poller first saw each job end (for benchmarks)
 
+    @property
+    def polled_here(self) -> set[str]:
+        """The in-flight jobs this instance holds the polling lease of."""
+        return set(self._held)
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self, task_group: TaskGroup) -> None:
-        """Resume tracking every job the ledger still has in flight, and start the poller."""
-        try:
-            resumed = await anyio.to_thread.run_sync(self.ledger.in_flight)
-        except LedgerUnavailable:
-            resumed = []  # already reported at start-up; every job tool reports it again
-        for job in resumed:
-            self._in_flight.add(job.task_uuid)
-        if self._in_flight:
-            log.info("Resuming %d job(s) still in flight", len(self._in_flight))
+        """Take the leases of every job the ledger has in flight that no live instance polls, and start
+        the poller, the heartbeat and the waiters' watch."""
+        await self._claim()
+        if self._held:
+            log.info("Resuming %d job(s) still in flight", len(self._held))
         task_group.start_soon(self._poll_loop)
+        task_group.start_soon(self._lease_loop)
+        task_group.start_soon(self._watch_loop)
 
-    def _track(self, task_uuid: str) -> None:
-        self._in_flight.add(task_uuid)
-        if self.safety_poll_s is None:
-            self._interval = self._poll_initial
-        self._wake.set()
+    async def _claim(self, only: list[str] | None = None) -> list[PollLease]:
+        """Renew this instance's leases and take those free (of ``only``, if given); schedule new ones."""
+        try:
+            if only is None:
+                await self._free_dead_local_leases()
+            leases = await anyio.to_thread.run_sync(
+                lambda: self.ledger.claim_polls(self.instance_id, lease_s=self.lease_s, only=only)
+            )
+        except LedgerUnavailable:
+            return []  # already reported; leases are kept as they are until the ledger answers
+        now = time.monotonic()
+        if only is None:
+            for gone in set(self._held) - {lease.task_uuid for lease in leases}:
+                self._drop(gone)  # ended, or taken by another instance while this one was silent
+        for lease in leases:
+            self._held[lease.task_uuid] = lease
+            if lease.task_uuid not in self._due:
+                self._schedule(lease, now)
+                self._wake.set()
+        return leases
+
+    async def _free_dead_local_leases(self) -> None:
+        """Release the leases of processes on this host that no longer run (a crashed server, restarted):
+        their jobs are polled again at once, not a lease later. Other hosts' leases expire by themselves."""
+        host = socket.gethostname()
+        for owner in await anyio.to_thread.run_sync(self.ledger.poll_owners):
+            owner_host, _, rest = owner.partition("/")
+            pid = rest.partition("/")[0]
+            if owner != self.instance_id and owner_host == host and pid.isdigit() and not _process_exists(int(pid)):
+                released = await anyio.to_thread.run_sync(self.ledger.release_polls, owner)
+                log.info("Taking over %d job(s) of a kling-mcp process of this host that stopped", released)
+
+    def _drop(self, task_uuid: str) -> None:
+        self._held.pop(task_uuid, None)
+        self._due.pop(task_uuid, None)
+        self._early.pop(task_uuid, None)
+
+    def _schedule(self, lease: PollLease, now: float) -> None:
+        open_fate = lease.status in ("pending", "unknown") or lease.submitted_at is None
+        started = lease.created_at if open_fate else lease.submitted_at
+        age = max(0.0, time.time() - (started or time.time()))
+        window = self._windows.get(lease.model, self._default_window)
+        if lease.task_uuid in self._sending:
+            # Its submission settles it and schedules it again; until then, a poll could only find it absent.
+            self._due[lease.task_uuid], self._early[lease.task_uuid] = now + self.submit_deadline_s, 0.0
+            return
+        if self.safety_poll_s is not None and not open_fate:
+            # Webhooks bring its results: a poll is only the safety net for a delivery that never came.
+            self._due[lease.task_uuid], self._early[lease.task_uuid] = now + self.safety_poll_s, 0.0
+            return
+        gap = next_poll_in(age, window, open_fate=open_fate, floor=self._poll_floor, cap=self._poll_cap)
+        self._due[lease.task_uuid] = now + gap
+        self._early[lease.task_uuid] = may_poll_early_by(age, window, gap, open_fate=open_fate)
+
+    async def _track(self, task_uuid: str) -> None:
+        """Hold the lease of a job this instance sends, and schedule its polls from its state now (the
+        schedules of other jobs are left as they are)."""
+        self._due.pop(task_uuid, None)
+        await self._claim(only=[task_uuid])
 
     # -- submitting --------------------------------------------------------------------------------
 
@@ -166,6 +252,9 @@ class JobService:
             await anyio.to_thread.run_sync(
                 lambda: self.ledger.record_new(job, daily_cap=self.caps.daily_usd, total_cap=self.caps.total_usd)
             )
+        # Held before it is sent: no other instance looks at a job while its submission is on its way.
+        self._sending.add(job.task_uuid)
+        await self._track(job.task_uuid)
         self._last_send[job.task_uuid] = time.monotonic()
         result: SubmitResult | None = None
         try:
@@ -174,9 +263,11 @@ class JobService:
         except BaseException:
             # Cancelled or crashed mid-send: the job may or may not be at Runware; the poller finds out.
             with anyio.CancelScope(shield=True):
+                self._sending.discard(job.task_uuid)
                 await self._update(job.task_uuid, status="unknown")
-                self._track(job.task_uuid)
+                await self._track(job.task_uuid)
             raise
+        self._sending.discard(job.task_uuid)
         if result is None:
             result = SubmitResult("unknown", note=f"Runware did not settle the submission within "
                                   f"{self.submit_deadline_s:g} s")  # fmt: skip
@@ -193,7 +284,7 @@ class JobService:
         match result.outcome:
             case "accepted":
                 record = await self._update(task_uuid, status="submitted", submitted_at=now, errors=settled)
-                self._track(task_uuid)
+                await self._track(task_uuid)
             case "rejected":
                 record = await self._update(task_uuid, status="rejected", errors=settled + errors, finished_at=now)
             case "failed":
@@ -203,15 +294,31 @@ class JobService:
                         "looking the task up in Runware's record; it is sent again only if that shows it never "
                         "arrived, so that it is not paid for twice. Check again with get_video_status."}  # fmt: skip
                 record = await self._update(task_uuid, status="unknown", errors=settled + errors + [note])
-                self._track(task_uuid)
+                await self._track(task_uuid)
         return record
 
     async def _update(self, task_uuid: str, **changes: Any) -> JobRecord | None:
-        record = await anyio.to_thread.run_sync(lambda: self.ledger.update(task_uuid, **changes))
+        return (await self._update_many({task_uuid: changes})).get(task_uuid)
+
+    async def _update_many(self, changes: dict[str, dict[str, Any]]) -> dict[str, JobRecord]:
+        """Write a tick's changes in one transaction, wake the waiters of every changed job, and stop
+        polling those that ended."""
+        if not changes:
+            return {}
+        records = await anyio.to_thread.run_sync(self.ledger.update_many, changes)
+        for task_uuid, record in records.items():
+            if task_uuid in self._changed:
+                self._seen[task_uuid] = record.updated_at  # the watch need not wake its waiters again
+            self._notify(task_uuid)
+            if record.status in TERMINAL:
+                self._drop(task_uuid)
+                self.finished_at.setdefault(task_uuid, time.monotonic())
+        return records
+
+    def _notify(self, task_uuid: str) -> None:
         event = self._changed.pop(task_uuid, None)
         if event is not None:
             event.set()
-        return record
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -219,23 +326,29 @@ class JobService:
         return await anyio.to_thread.run_sync(self.ledger.get, task_uuid)
 
     async def refresh(self, task_uuids: list[str]) -> dict[str, JobRecord | None]:
-        """The jobs, after one poll of those still in flight or stalled (a single HTTP request),
-        within ``refresh_deadline_s``."""
-        jobs = {u: await self.get(u) for u in task_uuids}
-        live = [u for u, j in jobs.items() if j is not None and (j.in_flight or j.status == "stalled")]
+        """The jobs, after one poll (a single HTTP request, within ``refresh_deadline_s``) of those still in
+        flight that no other live instance polls, and of stalled ones. A job another instance holds is
+        read as that instance last wrote it: it is polled there on its own schedule."""
+        found = await anyio.to_thread.run_sync(self.ledger.get_many, task_uuids)
+        jobs: dict[str, JobRecord | None] = {u: found.get(u) for u in task_uuids}
+        in_flight = [u for u, j in jobs.items() if j is not None and j.in_flight]
+        stalled = [u for u, j in jobs.items() if j is not None and j.status == "stalled"]
+        live = stalled + [lease.task_uuid for lease in (await self._claim(in_flight) if in_flight else [])]
         if live and self.client.has_key:
             try:
                 with anyio.move_on_after(self.refresh_deadline_s):
-                    await self._poll_once(live, on_request=True)
+                    await self._poll_once(live)
             except RunwareError as exc:
                 log.warning("Refreshing %d job(s) failed: %s", len(live), exc)
-            jobs.update({u: await self.get(u) for u in live})
+            jobs.update(await anyio.to_thread.run_sync(self.ledger.get_many, live))
         return jobs
 
     async def wait(
         self, task_uuid: str, timeout: float, on_progress: ProgressCallback | None = None
     ) -> tuple[JobRecord | None, bool]:
-        """Wait until the job ends or ``timeout`` passes: (the job as it is then, whether it ended)."""
+        """Wait until the job ends or ``timeout`` passes: (the job as it is then, whether it ended). The job
+        may be polled by any instance: this one learns of its changes from its own writes at once, and from
+        other instances' through the ledger watch, within ``watch_interval_s``."""
         job = await self.get(task_uuid)
         if job is None or job.status in TERMINAL:
             return job, job is not None
@@ -243,105 +356,178 @@ class JobService:
             # Not polled any more: one look-up on request, then the answer as it stands.
             job = (await self.refresh([task_uuid]))[task_uuid]
             return job, job is not None and job.status in TERMINAL
-        if job.in_flight and task_uuid not in self._in_flight:
-            self._track(task_uuid)
         started = time.monotonic()
         with anyio.move_on_after(timeout):
             while True:
                 event = self._changed.setdefault(task_uuid, anyio.Event())
-                with anyio.move_on_after(1.0):
+                self._seen.setdefault(task_uuid, job.updated_at)
+                # Progress is estimated between changes, so it moves at least every few seconds.
+                with anyio.move_on_after(2.0):
                     await event.wait()
                 job = await self.get(task_uuid)
                 if job is None or job.status in TERMINAL or job.status == "stalled":
                     break
                 if on_progress is not None:
                     await on_progress(*_progress(job, time.monotonic() - started))
+        self._changed.pop(task_uuid, None)
         job = await self.get(task_uuid)
         ended = job is not None and job.status in TERMINAL
         if on_progress is not None and ended:
             await on_progress(100.0, 100.0, f"{job.status}")  # type: ignore[union-attr]
         return job, ended
 
+    async def _watch_loop(self) -> None:
+        """Wake the waiters of jobs another instance changed: one read of every waited-on job per interval."""
+        while True:
+            await anyio.sleep(self.watch_interval_s)
+            for task_uuid in set(self._seen) - set(self._changed):
+                del self._seen[task_uuid]
+            waited = list(self._changed)
+            if not waited:
+                continue
+            try:
+                records = await anyio.to_thread.run_sync(self.ledger.poll_states, waited)
+            except LedgerUnavailable:
+                continue
+            for task_uuid, record in records.items():
+                if record.updated_at != self._seen.get(task_uuid):
+                    self._seen[task_uuid] = record.updated_at
+                    self._notify(task_uuid)
+
     # -- polling ---------------------------------------------------------------------------------------
 
+    async def _lease_loop(self) -> None:
+        """The heartbeat: renew this instance's leases, take free and expired ones, and read the render-time
+        history now and then. When the service stops (its task group is cancelled),
+        its leases are given up, so that other instances take its jobs at once, not after the lease."""
+        try:
+            while True:
+                await anyio.sleep(self.lease_s / 3)
+                try:
+                    await self._claim()
+                    await self._read_history()
+                except Exception:  # the heartbeat must outlive any one failure
+                    log.exception("Unexpected error while renewing polling leases")
+        finally:
+            with anyio.CancelScope(shield=True):
+                try:
+                    await anyio.to_thread.run_sync(self.ledger.release_polls, self.instance_id)
+                except Exception:  # noqa: BLE001 - a closed or unreachable ledger: the leases expire by themselves
+                    log.debug("Polling leases not released; they expire in %g s", self.lease_s)
+                self._held.clear()
+
+    async def _read_history(self) -> None:
+        if time.monotonic() - self._windows_read < HISTORY_REFRESH_S:
+            return
+        self._windows_read = time.monotonic()
+        try:
+            samples = await anyio.to_thread.run_sync(self.ledger.render_seconds)
+        except LedgerUnavailable:
+            return
+        self._windows = render_windows(samples, self._default_window)
+
     async def _poll_loop(self) -> None:
+        await self._read_history()
         while True:
-            if not self._in_flight or not self.client.has_key:
+            if not self._due or not self.client.has_key:
                 self._wake = anyio.Event()
                 await self._wake.wait()
                 continue
-            if self.safety_poll_s is not None:
-                await anyio.sleep(self.safety_poll_s)
-            else:
-                with anyio.move_on_after(self._interval):
-                    self._wake = anyio.Event()
-                    await self._wake.wait()
+            with anyio.move_on_after(max(0.0, min(self._due.values()) - time.monotonic())):
+                self._wake = anyio.Event()
+                await self._wake.wait()
             await self._sweep_stalled()
-            if not self._in_flight:
+            now = time.monotonic()
+            # Every job due now, and those due within half their gap: one request for them all.
+            batch = sorted(u for u, due in self._due.items() if due - now <= self._early.get(u, 0.0))
+            if not batch:
                 continue
             try:
-                await self._poll_once(sorted(self._in_flight))
+                await self._poll_once(batch)
             except RunwareError as exc:
-                log.warning("Polling %d job(s) failed, will retry: %s", len(self._in_flight), exc)
+                log.warning("Polling %d job(s) failed, will retry: %s", len(batch), exc)
             except Exception:  # the poller must outlive any one bad answer
                 log.exception("Unexpected error while polling")
-            self._interval = min(self._interval * self._poll_factor, self._poll_max)
+            now = time.monotonic()
+            for task_uuid in batch:
+                lease = self._held.get(task_uuid)
+                if lease is not None:
+                    self._schedule(lease, now)
 
-    async def _poll_once(self, task_uuids: list[str], *, on_request: bool = False) -> None:
+    async def _poll_once(self, task_uuids: list[str]) -> None:
+        """One tick: the poll request and the ledger read of the same jobs run side by side."""
         self.polls_sent += 1
-        updates = await self.client.poll(task_uuids)
+        jobs: dict[str, JobRecord] = {}
+
+        async def read() -> None:
+            jobs.update(await anyio.to_thread.run_sync(self.ledger.poll_states, task_uuids))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read)
+            updates = await self.client.poll(task_uuids)
+        await self._apply_updates(updates, jobs)
+
+    async def apply_update(self, task_uuid: str, update: TaskUpdate) -> JobRecord | None:
+        """Merge what Runware said of one task outside a poll (a webhook's delivery) through the one path a
+        poll's answer takes, and wake whoever waits on the job: the job as it is afterwards (None if the
+        ledger has no such job). A delivery saying nothing, or "not found", changes nothing: only Runware's
+        record may say a task never arrived."""
+        if update.not_found or (not update.items and not update.errors):
+            return await self.get(task_uuid)
+        async with self._applying:  # two deliveries for one job must not merge from the same stale read
+            await self._apply_updates({task_uuid: update})
+        return await self.get(task_uuid)
+
+    async def _apply_updates(
+        self, updates: Mapping[str, TaskUpdate], jobs: Mapping[str, JobRecord] | None = None
+    ) -> dict[str, JobRecord]:
+        """The one path by which Runware's word on jobs reaches the ledger: read the jobs in one batch (unless
+        the caller read them while the answer came), merge each update, write every change in one
+        transaction, wake waiters."""
+        if jobs is None:
+            jobs = await anyio.to_thread.run_sync(self.ledger.get_many, list(updates))
+        changes: dict[str, dict[str, Any]] = {}
         for task_uuid, update in updates.items():
-            job = await self.get(task_uuid)
+            job = jobs.get(task_uuid)
             if job is None or job.status in TERMINAL:
-                # Ended (perhaps by another process, or by a re-send's answer): nothing may change it now.
-                self._in_flight.discard(task_uuid)
+                # Ended (perhaps by another instance, or by a re-send's answer): nothing may change it now.
+                self._drop(task_uuid)
                 continue
             silent = not update.items and not update.errors
             if update.not_found or (silent and job.status in ("pending", "unknown")):
                 # Not known to getResponse (or not a word about a submission whose fate is open): ask the record.
-                changes = await self._not_found_changes(job)
+                # (A tick reads jobs without their payload; a re-send needs it.)
+                full = await self.get(task_uuid) if not job.payload else job
+                if full is None or full.status in TERMINAL:
+                    continue
+                found = await self._not_found_changes(full)
             else:
                 self._not_found.pop(task_uuid, None)
-                changes = self._merge(job, update)
-            if changes:
-                record = await self._update(task_uuid, **changes)
-                if record is not None and record.status in TERMINAL:
-                    self._in_flight.discard(task_uuid)
-                    self.finished_at.setdefault(task_uuid, time.monotonic())
-
-    async def apply_update(self, task_uuid: str, update: TaskUpdate) -> JobRecord | None:
-        """Merge what Runware said of one task outside a poll (a webhook's delivery) by the rules a poll's
-        answer follows, and wake whoever waits on the job. ``update`` holds only what names this task.
-        The job as it is afterwards; None if the ledger has no such job. An ended job is left as it is,
-        and "not found" is not taken from a delivery: only Runware's record may say a task never arrived."""
-        async with self._applying:  # two deliveries for one job must not merge from the same stale read
-            job = await self.get(task_uuid)
-            if job is None or job.status in TERMINAL or update.not_found:
-                return job
-            changes = self._merge(job, update)
-            if not changes:
-                return job
-            record = await self._update(task_uuid, **changes)
-            if record is not None and record.status in TERMINAL:
-                self._in_flight.discard(task_uuid)
-                self.finished_at.setdefault(task_uuid, time.monotonic())
-            return record
+                found = self._merge(job, update)
+            if found:
+                changes[task_uuid] = found
+        records = await self._update_many(changes)
+        for record in records.values():
+            lease = self._held.get(record.task_uuid)
+            if lease is not None and (lease.status != record.status or lease.submitted_at != record.submitted_at):
+                self._held[record.task_uuid] = PollLease(record.task_uuid, record.model, record.status,
+                                                         record.created_at, record.submitted_at)  # fmt: skip
+        return records
 
     async def _sweep_stalled(self) -> None:
-        """Stop polling jobs that have had no final answer for longer than the maximum age. Every job is read
-        from the ledger for this, so it runs a few times per maximum age, not on every tick."""
+        """Stop polling jobs that have had no final answer for longer than the maximum age (from the leases'
+        creation times: no job is read for this, so it runs before every tick)."""
         now = time.time()
-        if now - self._last_sweep < min(30.0, self.stalled_after_s / 4):
+        old = [lease for lease in self._held.values() if now - lease.created_at > self.stalled_after_s]
+        if not old:
             return
-        self._last_sweep = now
-        for task_uuid in sorted(self._in_flight):
-            job = await self.get(task_uuid)
-            if job is None or not job.in_flight:
-                self._in_flight.discard(task_uuid)
-            elif now - job.created_at > self.stalled_after_s:
-                self._in_flight.discard(task_uuid)
-                await self._update(task_uuid, **self._stalled(job))
-                log.warning("Job %s has had no final answer for %d s: stalled", task_uuid, int(self.stalled_after_s))
+        jobs = await anyio.to_thread.run_sync(self.ledger.get_many, [lease.task_uuid for lease in old])
+        changes = {u: self._stalled(job) for u, job in jobs.items() if job.in_flight}
+        for task_uuid in [lease.task_uuid for lease in old]:
+            self._drop(task_uuid)
+        await self._update_many(changes)
+        for task_uuid in changes:
+            log.warning("Job %s has had no final answer for %d s: stalled", task_uuid, int(self.stalled_after_s))
 
     def _stalled(self, job: JobRecord) -> dict[str, Any]:
         note = {"category": "stalled", "message": f"Runware gave no final answer for this job within "
@@ -379,7 +565,11 @@ class JobService:
 
     async def _resend(self, job: JobRecord) -> dict[str, Any]:
         """Send again, with the same taskUUID, a job Runware's record shows it never received."""
-        if time.monotonic() - self._last_send.get(job.task_uuid, 0.0) < self.resend_interval_s:
+        sent_here = self._last_send.get(job.task_uuid)
+        if sent_here is not None and time.monotonic() - sent_here < self.resend_interval_s:
+            return {}
+        # Sent by another instance (or before a restart): its last write is when that send was given up on.
+        if sent_here is None and time.time() - job.updated_at < self.resend_interval_s:
             return {}
         if _has_redacted_media(job.payload):
             # Inline media is never stored, so this request cannot be rebuilt: end it, nothing was charged.
@@ -395,14 +585,17 @@ class JobService:
             result = await self.client.submit(job.payload)
         self._last_send[job.task_uuid] = time.monotonic()
         keep = job.status if job.status == "stalled" and result.outcome == "unknown" else None
-        record = await self._apply_submission(job.task_uuid, result, job.errors)
+        await self._apply_submission(job.task_uuid, result, job.errors)
         if keep is not None:
             await self._update(job.task_uuid, status=keep)
-        if record is not None and record.status in TERMINAL:
-            self._in_flight.discard(job.task_uuid)
         return {}
 
     def _merge(self, job: JobRecord, update: TaskUpdate) -> dict[str, Any]:
+        if _still_rendering(job, update):
+            # Most of a tick: a job still rendering, as it was. Only its progress may move.
+            progress = [int(i["progress"]) for i in update.items if isinstance(i.get("progress"), (int, float))]
+            average = sum(progress) // len(progress) if progress else job.progress
+            return {"progress": average} if average != job.progress else {}
         results = {r["video_uuid"]: r for r in job.results}
         failures = [e for e in job.errors if e.get("result_failure")]
         progress: list[int] = []
@@ -467,6 +660,28 @@ class JobService:
             if average != job.progress:
                 changes["progress"] = average
         return changes
+
+
+def _process_exists(pid: int) -> bool:
+    if sys.platform == "win32":
+        return True  # os.kill there would end the process: its leases expire instead
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # there, but another user's
+    return True
+
+
+def _still_rendering(job: JobRecord, update: TaskUpdate) -> bool:
+    """Whether the update says only that a job already known to be processing, with no result or failure
+    yet, is still processing (the full merge would change nothing but its progress)."""
+    return (
+        job.status == "processing" and not job.results and not update.errors and bool(update.items)
+        and all(item.get("status") == "processing" and "error" not in item for item in update.items)
+        and not any(e.get("result_failure") for e in job.errors)
+    )  # fmt: skip
 
 
 def _settled(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:

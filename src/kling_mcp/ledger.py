@@ -183,6 +183,10 @@ _ADD_SPEND = (
     " SET committed_micros = spend.committed_micros + excluded.committed_micros RETURNING committed_micros"
 )
 _IN_FLIGHT_MARKS = expand(len(IN_FLIGHT))
+_STATE_COLUMNS = (
+    "task_uuid, model, tool, status, reserve_usd, number_results, results, cost_usd, errors, progress, created_at,"
+    " submitted_at, updated_at, finished_at"
+)
 # The caps' rule, per model, with what each status adds up to: for the spending report.
 _BY_MODEL = """
 SELECT model,
@@ -195,6 +199,17 @@ SELECT model,
         AS reserved_usd
 FROM jobs WHERE created_at >= ? GROUP BY model ORDER BY model
 """
+
+
+@dataclass(frozen=True, slots=True)
+class PollLease:
+    """An in-flight job an instance holds the polling lease of: what its poll schedule needs."""
+
+    task_uuid: str
+    model: str
+    status: JobStatus
+    created_at: float
+    submitted_at: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,6 +449,18 @@ class Ledger:
                     found[row["task_uuid"]] = _job(row)
         return found
 
+    def poll_states(self, task_uuids: Iterable[str]) -> dict[str, JobRecord]:
+        """Several jobs as a poll tick merges Runware's answers into them: every field but the payload and
+        the estimate (left empty; read the job with ``get`` where they are needed), so that a tick over
+        hundreds of jobs does not decode their requests."""
+        wanted = sorted(set(task_uuids))
+        found: dict[str, JobRecord] = {}
+        with self._engine.transaction(write=False) as tx:
+            for part in chunks(wanted):
+                for row in tx.rows(f"SELECT {_STATE_COLUMNS} FROM jobs WHERE task_uuid IN ({expand(len(part))})", part):  # noqa: S608
+                    found[row["task_uuid"]] = _job(row | {"payload": "{}", "estimate": None})
+        return found
+
     def recent(self, limit: int = 20) -> list[JobRecord]:
         with self._engine.transaction(write=False) as tx:
             rows = tx.rows("SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,))
@@ -470,6 +497,69 @@ class Ledger:
         # PostgreSQL sums integers as NUMERIC: every engine answers ints and floats alike.
         return [{"model": r["model"], **{k: int(r[k]) for k in ("jobs", "finished", "failed", "running")},
                  "charged_usd": float(r["charged_usd"]), "reserved_usd": float(r["reserved_usd"])} for r in rows]  # fmt: skip
+
+    # -- polling leases ----------------------------------------------------------------------
+
+    def claim_polls(
+        self, owner: str, *, lease_s: float, only: Iterable[str] | None = None, now: float | None = None
+    ) -> list[PollLease]:
+        """The in-flight jobs ``owner`` polls from now on, its heartbeat renewed on each: those it
+        held already, those nobody holds, and those whose holder has sent no heartbeat for
+        ``lease_s`` (a dead instance's: taken over). One statement per slice of jobs, so two
+        instances can never both come away holding the same job. ``only`` limits the claim to
+        those jobs."""
+        now = time.time() if now is None else now
+        expired = now - lease_s
+        claimed: list[PollLease] = []
+        claim = (
+            "UPDATE jobs SET poll_owner = ?, poll_heartbeat = ?"
+            f" WHERE status IN ({_IN_FLIGHT_MARKS}) AND (poll_owner IS NULL OR poll_owner = ? OR poll_heartbeat < ?)"
+        )  # noqa: S608
+        returning = " RETURNING task_uuid, model, status, created_at, submitted_at"
+        with self._engine.transaction(write=True) as tx:
+            taken = tx.row(
+                f"SELECT COUNT(*) AS n FROM jobs WHERE status IN ({_IN_FLIGHT_MARKS}) AND poll_owner IS NOT NULL"  # noqa: S608
+                " AND poll_owner <> ? AND poll_heartbeat < ?", (*IN_FLIGHT, owner, expired),
+            )  # fmt: skip
+            if only is None:
+                rows = tx.rows(claim + returning, (owner, now, *IN_FLIGHT, owner, expired))
+            else:
+                rows = []
+                for part in chunks(sorted(set(only))):
+                    rows += tx.rows(f"{claim} AND task_uuid IN ({expand(len(part))}){returning}",
+                                    (owner, now, *IN_FLIGHT, owner, expired, *part))  # fmt: skip
+            for row in rows:
+                claimed.append(PollLease(row["task_uuid"], row["model"], row["status"], row["created_at"],
+                                         row["submitted_at"]))  # fmt: skip
+        if taken and int(taken["n"]) and only is None:
+            log.warning("Taking over %d job(s) from an instance silent for over %g s", int(taken["n"]), lease_s)
+        return claimed
+
+    def poll_owners(self) -> list[str]:
+        """The instances that hold leases of jobs in flight."""
+        with self._engine.transaction(write=False) as tx:
+            rows = tx.rows(f"SELECT DISTINCT poll_owner FROM jobs WHERE status IN ({_IN_FLIGHT_MARKS})"  # noqa: S608
+                           " AND poll_owner IS NOT NULL", IN_FLIGHT)  # fmt: skip
+        return sorted(r["poll_owner"] for r in rows)
+
+    def release_polls(self, owner: str) -> int:
+        """Give up every lease ``owner`` holds (a clean shutdown), so that others take its jobs at once."""
+        with self._engine.transaction(write=True) as tx:
+            return tx.run("UPDATE jobs SET poll_owner = NULL, poll_heartbeat = NULL WHERE poll_owner = ?", (owner,))
+
+    def render_seconds(self, limit: int = 2000) -> dict[str, list[float]]:
+        """Per model, how long its latest successful jobs took from acknowledgement to the notice of
+        their end (the poll schedule follows these)."""
+        with self._engine.transaction(write=False) as tx:
+            rows = tx.rows(
+                "SELECT model, finished_at - submitted_at AS seconds FROM jobs WHERE finished_at IS NOT NULL"
+                " AND status = 'success' AND submitted_at IS NOT NULL ORDER BY finished_at DESC LIMIT ?", (limit,),
+            )  # fmt: skip
+        found: dict[str, list[float]] = defaultdict(list)
+        for row in rows:
+            if row["seconds"] is not None and row["seconds"] >= 0:
+                found[row["model"]].append(float(row["seconds"]))
+        return dict(found)
 
     # -- media uploads and downloads ----------------------------------------------------
 
@@ -587,6 +677,6 @@ def check_ledger(location: Path | str) -> tuple[bool, list[str]]:
 
 
 __all__ = [
-    "IN_FLIGHT", "TERMINAL", "JobRecord", "JobStatus", "Ledger", "LedgerInfo", "LedgerUnavailable",
+    "IN_FLIGHT", "TERMINAL", "JobRecord", "JobStatus", "Ledger", "LedgerInfo", "LedgerUnavailable", "PollLease",
     "SpendCapExceeded", "UnavailableLedger", "check_ledger", "committed_micros", "redact_payload", "start_of_utc_day",
 ]  # fmt: skip

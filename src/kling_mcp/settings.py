@@ -67,7 +67,15 @@ class Settings(BaseSettings):
     )
     request_timeout_s: float = Field(30.0, gt=0, validation_alias=AliasChoices("KLING_MCP_REQUEST_TIMEOUT"))
     poll_initial_s: float = Field(2.0, gt=0, validation_alias=AliasChoices("KLING_MCP_POLL_INITIAL"))
-    poll_max_s: float = Field(10.0, gt=0, validation_alias=AliasChoices("KLING_MCP_POLL_MAX"))
+    # The shortest and the longest gap between two polls of a job (the first poll included); in between,
+    # the schedule follows each model's recorded render times.
+    poll_max_s: float = Field(30.0, gt=0, validation_alias=AliasChoices("KLING_MCP_POLL_MAX"))
+    poll_lease_s: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=AliasChoices("KLING_MCP_POLL_LEASE"),
+        description="Seconds without a heartbeat after which another instance takes over an instance's jobs.",
+    )
     # Under the ~60 s after which MCP clients commonly cancel a call; the agent calls again to wait longer.
     max_wait_s: float = Field(55.0, gt=0, validation_alias=AliasChoices("KLING_MCP_MAX_WAIT"))
     stalled_after_s: float = Field(

@@ -131,6 +131,7 @@ def make_lifespan(
                 poll_initial_s=poll_initial, poll_max_s=poll_max, stalled_after_s=settings.stalled_after_s,
                 submit_deadline_s=2 * settings.request_timeout_s, refresh_deadline_s=settings.request_timeout_s,
                 safety_poll_s=settings.safety_poll_s if settings.public_url else None,
+                lease_s=settings.poll_lease_s,
             )  # fmt: skip
             limits = SizeLimits(*(int(mb * 1_000_000) for mb in (settings.max_image_mb, settings.max_video_mb,
                                                                  settings.max_audio_mb)))  # fmt: skip

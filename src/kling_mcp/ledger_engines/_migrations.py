@@ -137,6 +137,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        5,
+        "polling leases: the instance that polls each in-flight job, and its last heartbeat",
+        (
+            "ALTER TABLE jobs ADD COLUMN poll_owner TEXT",
+            "ALTER TABLE jobs ADD COLUMN poll_heartbeat DOUBLE PRECISION",
+            # The poll schedule reads the latest render times of each model.
+            "CREATE INDEX jobs_finished ON jobs (finished_at)",
+        ),
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 

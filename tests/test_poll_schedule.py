@@ -1,0 +1,160 @@
+"""The poll schedule, the polling leases and the waiters' watch, against the emulator on loopback.
+
+Times are compressed: the schedule's default render window is set to the emulator's job times,
+as Kling's 30-90 s are in production.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from kling_mcp.emulator import Emulator, run_emulator
+from kling_mcp.jobs import JobService
+from kling_mcp._poll_schedule import RenderWindow, next_poll_in
+from kling_mcp.ledger import JobRecord, Ledger
+
+from .helpers import KEY, fast_client, request
+
+
+def _polls_of(emu: Emulator) -> dict[str, list[float]]:
+    """From now on, when each task is named in a getResponse."""
+    polls: dict[str, list[float]] = {}
+    record = emu.record
+
+    def recording(body: Any) -> set[str]:
+        for task in body if isinstance(body, list) else []:
+            if isinstance(task, dict) and task.get("taskType") == "getResponse":
+                polls.setdefault(task["taskUUID"], []).append(time.monotonic())
+        return record(body)
+
+    emu.record = recording  # type: ignore[method-assign]
+    return polls
+
+
+@asynccontextmanager
+async def service(url: str, location: Path | str, **kw: Any) -> AsyncIterator[JobService]:
+    ledger = Ledger(location)
+    client = fast_client(url)
+    options: dict[str, Any] = {"poll_initial_s": 0.05, "poll_max_s": 2.0, "default_render_s": (1.0, 2.0)} | kw
+    jobs = JobService(client, ledger, **options)
+    try:
+        async with anyio.create_task_group() as tg:
+            await jobs.start(tg)
+            yield jobs
+            tg.cancel_scope.cancel()
+    finally:
+        await client.aclose()
+        ledger.close()
+
+
+async def test_a_lone_job_is_first_polled_near_the_shortest_render_and_costs_few_polls(
+    ledger_at: Path | str,
+) -> None:
+    async with run_emulator(api_key=KEY, job_seconds=(1.0, 2.0), seed=3) as emu:
+        polls = _polls_of(emu)
+        async with service(emu.url, ledger_at) as jobs:
+            sent = time.monotonic()
+            job = await jobs.submit(request(), "text_to_video")
+            done, ended = await jobs.wait(job.task_uuid, 10)
+            noticed = time.monotonic()
+    assert ended and done is not None and done.status == "success"
+    times = polls[job.task_uuid]
+    assert times[0] - sent >= 0.9  # nothing asked before the model's shortest render
+    assert len(times) <= 8  # the old schedule (2 s backing off to 10 s, compressed alike) took about 12
+    rendered = max(r.finish_at for r in emu._jobs[job.task_uuid].results) - sent  # noqa: SLF001
+    assert noticed - sent - rendered <= 0.2 * rendered + 0.2  # noticed soon after it ended
+
+
+async def test_the_schedule_follows_a_models_recorded_render_times(ledger_at: Path | str) -> None:
+    # The ledger's history: this model's last jobs took 0.3-0.4 s from acknowledgement to their end.
+    ledger = Ledger(ledger_at)
+    now = time.time()
+    for n in range(6):
+        past = _record(ledger, request())
+        ledger.update(past.task_uuid, status="success", submitted_at=now - 5, finished_at=now - 5 + 0.3 + n / 50)
+    ledger.close()
+    async with run_emulator(api_key=KEY, job_seconds=(0.3, 0.4), seed=4) as emu:
+        polls = _polls_of(emu)
+        async with service(emu.url, ledger_at) as jobs:  # the default window says 1-2 s
+            sent = time.monotonic()
+            job = await jobs.submit(request(), "text_to_video")
+            done, ended = await jobs.wait(job.task_uuid, 10)
+            noticed = time.monotonic()
+    assert ended and done is not None and done.status == "success"
+    assert 0.15 <= polls[job.task_uuid][0] - sent < 0.5  # near the recorded shortest, well before the default's
+    assert noticed - sent < 0.9
+
+
+def _record(ledger: Ledger, prepared: Any) -> JobRecord:
+    return ledger.record_new(JobRecord(
+        task_uuid=prepared.payload["taskUUID"], model=prepared.payload["model"], tool="text_to_video",
+        status="pending", payload=prepared.payload, reserve_usd=prepared.estimate.reserve, number_results=1,
+    ))  # fmt: skip
+
+
+async def test_a_new_submission_does_not_reset_the_schedule_of_running_jobs(tmp_path: Path) -> None:
+    async def first_polls(more: int) -> tuple[float, int]:
+        """When a job is first polled after it was sent, and how often, with ``more`` sent during its render."""
+        async with run_emulator(api_key=KEY, job_seconds=(2.0, 2.0), seed=5) as emu:
+            polls = _polls_of(emu)
+            async with service(emu.url, tmp_path / f"l{more}.db") as jobs:
+                sent = time.monotonic()
+                first = await jobs.submit(request(), "text_to_video")
+                for _ in range(more):
+                    await anyio.sleep(0.25)
+                    await jobs.submit(request(), "text_to_video")
+                assert (await jobs.wait(first.task_uuid, 10))[1]
+            return polls[first.task_uuid][0] - sent, len(polls[first.task_uuid])
+
+    (alone_first, alone), (first, among_others) = await first_polls(0), await first_polls(6)
+    # Each submission used to send the poller back to its shortest interval, polling every job at once.
+    assert alone_first >= 0.9 and first >= 0.9
+    # Other jobs' polls may carry it along (in the same request), a little more often.
+    assert among_others <= 1.5 * alone + 1, (alone, among_others)
+
+
+async def test_one_instance_polls_a_job_and_another_waits_for_it_through_the_ledger(ledger_at: Path | str) -> None:
+    async with run_emulator(api_key=KEY, job_seconds=(0.5, 0.8), seed=6) as emu:
+        async with service(emu.url, ledger_at) as first, service(emu.url, ledger_at) as second:
+            job = await first.submit(request(), "text_to_video")
+            done, ended = await second.wait(job.task_uuid, 10)
+            finished = max(r.finish_at for r in emu._jobs[job.task_uuid].results)  # noqa: SLF001
+            noticed = time.monotonic()
+            status = (await second.refresh([job.task_uuid]))[job.task_uuid]
+    assert ended and done is not None and done.status == "success" and status == done
+    assert first.polls_sent >= 1 and second.polls_sent == 0  # the lease holder polls; the other only reads
+    assert noticed - finished < 1.5  # learnt through the ledger watch, not a lease later
+
+
+def test_a_lease_is_held_by_one_instance_until_its_heartbeat_stops(ledger_at: Path | str) -> None:
+    ledger = Ledger(ledger_at)
+    try:
+        record = _record(ledger, request())
+        now = time.time()
+        assert [lease.task_uuid for lease in ledger.claim_polls("a", lease_s=10, now=now)] == [record.task_uuid]
+        assert ledger.claim_polls("b", lease_s=10, now=now + 5) == []  # a's heartbeat is 5 s old: a keeps it
+        assert len(ledger.claim_polls("a", lease_s=10, now=now + 9)) == 1  # a's heartbeat
+        assert ledger.claim_polls("b", lease_s=10, now=now + 18) == []
+        taken = ledger.claim_polls("b", lease_s=10, now=now + 20)  # a silent for 11 s: taken over
+        assert [lease.task_uuid for lease in taken] == [record.task_uuid]
+        assert ledger.claim_polls("a", lease_s=10, now=now + 21) == []  # a, back, does not get it back
+        assert ledger.release_polls("b") == 1 and len(ledger.claim_polls("a", lease_s=10, now=now + 22)) == 1
+        ledger.update(record.task_uuid, status="success", finished_at=now)
+        assert ledger.claim_polls("a", lease_s=10, now=now + 23) == []  # an ended job is nobody's
+    finally:
+        ledger.close()
+
+
+def test_with_no_history_the_first_poll_comes_at_klings_30_seconds() -> None:
+    window = RenderWindow.default()
+    assert (window.shortest, window.longest) == (30.0, 90.0)
+    assert next_poll_in(0.0, window, open_fate=False, floor=2, cap=30) == 30.0  # the first poll at 30 s
+    assert next_poll_in(60.0, window, open_fate=False, floor=2, cap=30) <= 6  # close together near 60 s
+    assert next_poll_in(600.0, window, open_fate=False, floor=2, cap=30) == 30.0  # a slow job: at most the cap
