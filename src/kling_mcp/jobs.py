@@ -91,6 +91,7 @@ class JobService:
         lease_s: float = DEFAULT_LEASE_S,
         default_render_s: tuple[float, float] = DEFAULT_RENDER_S,
         watch_interval_s: float = WATCH_INTERVAL_S,
+        safety_poll_s: float | None = None,
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -98,6 +99,10 @@ class JobService:
         # The shortest and the longest gap between two polls of a job.
         self._poll_floor, self._poll_cap = poll_initial_s, poll_max_s
         self.stalled_after_s = stalled_after_s
+        # Set when webhooks bring each result: an acknowledged job is then polled only this often, a safety net
+        # for a delivery that never came (a job whose submission's fate is open keeps its schedule: only
+        # Runware's record settles that).
+        self.safety_poll_s = safety_poll_s
         # The longest a submit tool call waits for Runware before it answers "unknown" with the task_id.
         self.submit_deadline_s = submit_deadline_s
         self.refresh_deadline_s = refresh_deadline_s
@@ -118,6 +123,9 @@ class JobService:
         self._early: dict[str, float] = {}
         self._sending: set[str] = set()  # jobs whose submission this instance has on its way: not polled meanwhile
         self._seen: dict[str, float] = {}  # the ledger's updated_at of each waited-on job, as last read
+        # Merges run one at a time, and a tick's early read is used only if nothing was written here since.
+        self._applying = anyio.Lock()
+        self._writes = 0
         self._not_found: dict[str, int] = {}
         self._last_send: dict[str, float] = {}
         self._changed: dict[str, anyio.Event] = {}
@@ -190,6 +198,8 @@ class JobService:
             self._due[lease.task_uuid], self._early[lease.task_uuid] = now + self.submit_deadline_s, 0.0
             return
         gap = next_poll_in(age, window, open_fate=open_fate, floor=self._poll_floor, cap=self._poll_cap)
+        if self.safety_poll_s is not None and not open_fate:
+            gap = self.safety_poll_s
         self._due[lease.task_uuid] = now + gap
         self._early[lease.task_uuid] = may_poll_early_by(age, window, gap, open_fate=open_fate)
 
@@ -296,6 +306,7 @@ class JobService:
         if not changes:
             return {}
         records = await anyio.to_thread.run_sync(self.ledger.update_many, changes)
+        self._writes += 1
         for task_uuid, record in records.items():
             if task_uuid in self._changed:
                 self._seen[task_uuid] = record.updated_at  # the watch need not wake its waiters again
@@ -448,6 +459,7 @@ class JobService:
         """One tick: the poll request and the ledger read of the same jobs run side by side."""
         self.polls_sent += 1
         jobs: dict[str, JobRecord] = {}
+        writes = self._writes
 
         async def read() -> None:
             jobs.update(await anyio.to_thread.run_sync(self.ledger.poll_states, task_uuids))
@@ -455,22 +467,32 @@ class JobService:
         async with anyio.create_task_group() as tg:
             tg.start_soon(read)
             updates = await self.client.poll(task_uuids)
-        await self._apply_updates(updates, jobs)
+        await self._apply_updates(updates, jobs, read_after_writes=writes)
 
     async def apply_update(self, task_uuid: str, update: TaskUpdate) -> JobRecord | None:
-        """Merge one job's update from Runware (a webhook's items), exactly as a poll's: the job as it is
-        afterwards (None if the ledger has no such job)."""
-        await self._apply_updates({task_uuid: update})
+        """Merge what Runware said of one task outside a poll (a webhook's delivery) through the same path as
+        a poll's answer, and wake whoever waits on the job: the job as it is afterwards (None if the ledger
+        has no such job). An ended job is left as it is, and "not found" (or silence) is not taken from a
+        delivery: only Runware's record may say a task never arrived."""
+        if not update.not_found and (update.items or update.errors):
+            await self._apply_updates({task_uuid: update})
         return await self.get(task_uuid)
 
     async def _apply_updates(
-        self, updates: Mapping[str, TaskUpdate], jobs: Mapping[str, JobRecord] | None = None
+        self, updates: Mapping[str, TaskUpdate], jobs: Mapping[str, JobRecord] | None = None,
+        read_after_writes: int | None = None,
+    ) -> dict[str, JobRecord]:  # fmt: skip
+        """The one path by which Runware's word on jobs reaches the ledger, for polls and webhooks alike: read
+        the jobs in one batch (unless the caller read them while the answer came, and nothing was written
+        here since), merge each update, write every change in one transaction, wake waiters."""
+        async with self._applying:  # two answers for one job must not merge from the same stale read
+            return await self._apply_locked(updates, jobs if read_after_writes == self._writes else None)
+
+    async def _apply_locked(
+        self, updates: Mapping[str, TaskUpdate], jobs: Mapping[str, JobRecord] | None
     ) -> dict[str, JobRecord]:
-        """The one path by which Runware's word on jobs reaches the ledger: read the jobs in one batch (unless
-        the caller read them while the answer came), merge each update, write every change in one
-        transaction, wake waiters."""
         if jobs is None:
-            jobs = await anyio.to_thread.run_sync(self.ledger.get_many, list(updates))
+            jobs = await anyio.to_thread.run_sync(self.ledger.poll_states, list(updates))
         changes: dict[str, dict[str, Any]] = {}
         for task_uuid, update in updates.items():
             job = jobs.get(task_uuid)
