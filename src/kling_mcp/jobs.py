@@ -88,10 +88,10 @@ class JobService:
         submit_deadline_s: float = 60.0,
         refresh_deadline_s: float = 30.0,
         resend_interval_s: float = 15.0,
+        safety_poll_s: float | None = None,
         lease_s: float = DEFAULT_LEASE_S,
         default_render_s: tuple[float, float] = DEFAULT_RENDER_S,
         watch_interval_s: float = WATCH_INTERVAL_S,
-        safety_poll_s: float | None = None,
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -99,16 +99,16 @@ class JobService:
         # The shortest and the longest gap between two polls of a job.
         self._poll_floor, self._poll_cap = poll_initial_s, poll_max_s
         self.stalled_after_s = stalled_after_s
-        # Set when webhooks bring each result: an acknowledged job is then polled only this often, a safety net
-        # for a delivery that never came (a job whose submission's fate is open keeps its schedule: only
-        # Runware's record settles that).
-        self.safety_poll_s = safety_poll_s
         # The longest a submit tool call waits for Runware before it answers "unknown" with the task_id.
         self.submit_deadline_s = submit_deadline_s
         self.refresh_deadline_s = refresh_deadline_s
         # How long after a send was given up on the poller waits before it may send the task again: a request
         # that timed out may still reach Runware, and its record must have had the time to show it.
         self.resend_interval_s = resend_interval_s
+        # Set when webhooks bring each result (webhooks.py): a job already acknowledged is then polled only
+        # this often, a safety net for a delivery that never came.
+        self.safety_poll_s = safety_poll_s
+        self._applying = anyio.Lock()
         # This instance's name in the ledger's leases: unique per process and start, and saying which process
         # on which host holds them, so that a dead process's leases on this host are taken at once.
         self.instance_id = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
@@ -123,9 +123,7 @@ class JobService:
         self._early: dict[str, float] = {}
         self._sending: set[str] = set()  # jobs whose submission this instance has on its way: not polled meanwhile
         self._seen: dict[str, float] = {}  # the ledger's updated_at of each waited-on job, as last read
-        # Merges run one at a time, and a tick's early read is used only if nothing was written here since.
-        self._applying = anyio.Lock()
-        self._writes = 0
+        self._writes = 0  # write transactions so far: a tick's early read is used only if none came since
         self._not_found: dict[str, int] = {}
         self._last_send: dict[str, float] = {}
         self._changed: dict[str, anyio.Event] = {}
@@ -197,9 +195,11 @@ class JobService:
             # Its submission settles it and schedules it again; until then, a poll could only find it absent.
             self._due[lease.task_uuid], self._early[lease.task_uuid] = now + self.submit_deadline_s, 0.0
             return
-        gap = next_poll_in(age, window, open_fate=open_fate, floor=self._poll_floor, cap=self._poll_cap)
         if self.safety_poll_s is not None and not open_fate:
-            gap = self.safety_poll_s
+            # Webhooks bring its results: a poll is only the safety net for a delivery that never came.
+            self._due[lease.task_uuid], self._early[lease.task_uuid] = now + self.safety_poll_s, 0.0
+            return
+        gap = next_poll_in(age, window, open_fate=open_fate, floor=self._poll_floor, cap=self._poll_cap)
         self._due[lease.task_uuid] = now + gap
         self._early[lease.task_uuid] = may_poll_early_by(age, window, gap, open_fate=open_fate)
 
