@@ -158,3 +158,32 @@ def test_with_no_history_the_first_poll_comes_at_klings_30_seconds() -> None:
     assert next_poll_in(0.0, window, open_fate=False, floor=2, cap=30) == 30.0  # the first poll at 30 s
     assert next_poll_in(60.0, window, open_fate=False, floor=2, cap=30) <= 6  # close together near 60 s
     assert next_poll_in(600.0, window, open_fate=False, floor=2, cap=30) == 30.0  # a slow job: at most the cap
+
+
+async def test_with_webhooks_an_acknowledged_job_ends_by_its_delivery_without_routine_polls(tmp_path: Path) -> None:
+    from kling_mcp.emulator._jobs import poll as items_of
+    from kling_mcp.runware import TaskUpdate
+
+    async with run_emulator(api_key=KEY, job_seconds=(0.3, 0.3), seed=8) as emu:
+        polls = _polls_of(emu)
+        async with service(emu.url, tmp_path / "l.db", safety_poll_s=60.0) as jobs:
+            job = await jobs.submit(request(), "text_to_video")
+            waiting = anyio.Event()
+            ended: list[Any] = []
+
+            async def wait() -> None:
+                waiting.set()
+                ended.append(await jobs.wait(job.task_uuid, 10))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(wait)
+                await waiting.wait()
+                await anyio.sleep(1.5)  # ended at the emulator long since: no poll came for it
+                assert job.task_uuid not in polls
+                # What Runware's webhook delivers: the same items a poll would return.
+                items, _ = items_of(emu._jobs[job.task_uuid], now=time.monotonic() + 3600, base_url=emu.url)  # noqa: SLF001
+                record = await jobs.apply_update(job.task_uuid, TaskUpdate(items=items))
+    assert record is not None and record.status == "success" and record.results
+    (done, finished) = ended[0]
+    assert finished and done == record
+    assert job.task_uuid not in polls  # no routine poll: the delivery ended it

@@ -57,8 +57,7 @@ HISTORY_REFRESH_S = 60.0
 class MissingApiKey(RunwareError):
     MESSAGE = (
         "No Runware API key is configured, so nothing can be submitted. Set RUNWARE_API_KEY in the MCP "
-        "client's configuration for kling-mcp, or in the environment for the command line (create a key at "
-        "https://my.runware.ai), or run kling-mcp "
+        "client's configuration for kling-mcp (create a key at https://my.runware.ai), or run kling-mcp "
         "with --simulate to use the built-in emulator. Listing models and dry runs work without a key."
     )
 
@@ -124,6 +123,7 @@ class JobService:
         self._early: dict[str, float] = {}
         self._sending: set[str] = set()  # jobs whose submission this instance has on its way: not polled meanwhile
         self._seen: dict[str, float] = {}  # the ledger's updated_at of each waited-on job, as last read
+        self._writes = 0  # write transactions so far: a tick's early read is used only if none came since
         self._not_found: dict[str, int] = {}
         self._last_send: dict[str, float] = {}
         self._changed: dict[str, anyio.Event] = {}
@@ -306,6 +306,7 @@ class JobService:
         if not changes:
             return {}
         records = await anyio.to_thread.run_sync(self.ledger.update_many, changes)
+        self._writes += 1
         for task_uuid, record in records.items():
             if task_uuid in self._changed:
                 self._seen[task_uuid] = record.updated_at  # the watch need not wake its waiters again
@@ -458,6 +459,7 @@ class JobService:
         """One tick: the poll request and the ledger read of the same jobs run side by side."""
         self.polls_sent += 1
         jobs: dict[str, JobRecord] = {}
+        writes = self._writes
 
         async def read() -> None:
             jobs.update(await anyio.to_thread.run_sync(self.ledger.poll_states, task_uuids))
@@ -465,27 +467,32 @@ class JobService:
         async with anyio.create_task_group() as tg:
             tg.start_soon(read)
             updates = await self.client.poll(task_uuids)
-        await self._apply_updates(updates, jobs)
+        await self._apply_updates(updates, jobs, read_after_writes=writes)
 
     async def apply_update(self, task_uuid: str, update: TaskUpdate) -> JobRecord | None:
-        """Merge what Runware said of one task outside a poll (a webhook's delivery) through the one path a
-        poll's answer takes, and wake whoever waits on the job: the job as it is afterwards (None if the
-        ledger has no such job). A delivery saying nothing, or "not found", changes nothing: only Runware's
-        record may say a task never arrived."""
-        if update.not_found or (not update.items and not update.errors):
-            return await self.get(task_uuid)
-        async with self._applying:  # two deliveries for one job must not merge from the same stale read
+        """Merge what Runware said of one task outside a poll (a webhook's delivery) through the same path as
+        a poll's answer, and wake whoever waits on the job: the job as it is afterwards (None if the ledger
+        has no such job). An ended job is left as it is, and "not found" (or silence) is not taken from a
+        delivery: only Runware's record may say a task never arrived."""
+        if not update.not_found and (update.items or update.errors):
             await self._apply_updates({task_uuid: update})
         return await self.get(task_uuid)
 
     async def _apply_updates(
-        self, updates: Mapping[str, TaskUpdate], jobs: Mapping[str, JobRecord] | None = None
+        self, updates: Mapping[str, TaskUpdate], jobs: Mapping[str, JobRecord] | None = None,
+        read_after_writes: int | None = None,
+    ) -> dict[str, JobRecord]:  # fmt: skip
+        """The one path by which Runware's word on jobs reaches the ledger, for polls and webhooks alike: read
+        the jobs in one batch (unless the caller read them while the answer came, and nothing was written
+        here since), merge each update, write every change in one transaction, wake waiters."""
+        async with self._applying:  # two answers for one job must not merge from the same stale read
+            return await self._apply_locked(updates, jobs if read_after_writes == self._writes else None)
+
+    async def _apply_locked(
+        self, updates: Mapping[str, TaskUpdate], jobs: Mapping[str, JobRecord] | None
     ) -> dict[str, JobRecord]:
-        """The one path by which Runware's word on jobs reaches the ledger: read the jobs in one batch (unless
-        the caller read them while the answer came), merge each update, write every change in one
-        transaction, wake waiters."""
         if jobs is None:
-            jobs = await anyio.to_thread.run_sync(self.ledger.get_many, list(updates))
+            jobs = await anyio.to_thread.run_sync(self.ledger.poll_states, list(updates))
         changes: dict[str, dict[str, Any]] = {}
         for task_uuid, update in updates.items():
             job = jobs.get(task_uuid)
