@@ -470,12 +470,13 @@ class JobService:
         await self._apply_updates(updates, jobs, read_after_writes=writes)
 
     async def apply_update(self, task_uuid: str, update: TaskUpdate) -> JobRecord | None:
-        """Merge what Runware said of one task outside a poll (a webhook's delivery) through the same path as
-        a poll's answer, and wake whoever waits on the job: the job as it is afterwards (None if the ledger
-        has no such job). An ended job is left as it is, and "not found" (or silence) is not taken from a
-        delivery: only Runware's record may say a task never arrived."""
-        if not update.not_found and (update.items or update.errors):
-            await self._apply_updates({task_uuid: update})
+        """Merge what Runware said of one task outside a poll (a webhook's delivery) through the one path a
+        poll's answer takes, and wake whoever waits on the job: the job as it is afterwards (None if the
+        ledger has no such job). A delivery saying nothing, or "not found", changes nothing: only Runware's
+        record may say a task never arrived."""
+        if update.not_found or (not update.items and not update.errors):
+            return await self.get(task_uuid)
+        await self._apply_updates({task_uuid: update})  # which merges one answer at a time, polls' too
         return await self.get(task_uuid)
 
     async def _apply_updates(
