@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import pytest
 from mcp import Client
 
 from kling_mcp.core import prepare
