@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import pytest
 
 from kling_mcp.emulator import Emulator, run_emulator
 from kling_mcp.jobs import JobService
