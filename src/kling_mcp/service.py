@@ -69,6 +69,12 @@ class Consent:
         """A ``max_cost_usd`` at or above the cost states that the user agreed to that amount."""
         return self.max_cost_usd is not None and self.cost is not None and self.cost <= self.max_cost_usd
 
+    def with_threshold(self, view: dict[str, Any]) -> dict[str, Any]:
+        """A cost view that says, when it applies, above what amount the user is asked."""
+        if self.needs_confirmation:
+            view["needs_confirmation_above_usd"] = float(self.confirm_above_usd)
+        return view
+
 
 @dataclass(slots=True)
 class Checked(Consent):
@@ -110,10 +116,7 @@ class Checked(Consent):
         """The estimate as an agent sees it, with how it fits what the caps leave."""
         if self.estimate is None or self.cost is None:
             return None
-        view = self.estimate.to_dict() | self.budget.fit_of(self.cost)
-        if self.needs_confirmation:
-            view["needs_confirmation_above_usd"] = float(self.confirm_above_usd)
-        return view
+        return self.with_threshold(self.estimate.to_dict() | self.budget.fit_of(self.cost))
 
     def refusal(self) -> Refusal | None:
         """Every problem with the request in one answer, or None when it may go ahead."""

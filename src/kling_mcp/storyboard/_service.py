@@ -70,9 +70,7 @@ class StoryboardCheck(Consent):
                                 "total_seconds": sum(c["seconds"] or 0 for c in clips)}  # fmt: skip
         if total is not None and self.budget is not None:
             view |= self.budget.fit_of(total)
-        if self.needs_confirmation:
-            view["needs_confirmation_above_usd"] = float(self.confirm_above_usd)
-        return view
+        return self.with_threshold(view)
 
     def refusal(self) -> Refusal | None:
         if self.ok:
