@@ -442,3 +442,16 @@ async def test_fifty_concurrent_submissions_through_two_services_on_one_ledger(l
             assert one.ledger.committed_usd(start_of_utc_day(time.time())) == Decimal("0.896") * 30
         assert len(sent) == 30 and len(refused) == 20
         assert dict(emu.stats.submissions) == {task_uuid: 1 for task_uuid in sent}
+
+
+def test_an_ended_job_is_not_changed_by_an_answer_merged_from_an_older_read(ledger_at: Path | str) -> None:
+    ledger = Ledger(ledger_at)
+    try:
+        ledger.record_new(job("ended", "0.42"))
+        ledger.update("ended", status="success", cost_usd=0.42, results=[{"video_uuid": "v", "video_url": "u"}])
+        # Another instance's poll read the job while it was still processing, and now writes what it merged.
+        stale = ledger.update_many({"ended": {"status": "failed", "cost_usd": 0.0}}, keep_ended=True)
+        after = ledger.get("ended")
+    finally:
+        ledger.close()
+    assert stale == {} and after is not None and after.status == "success" and after.cost_usd == 0.42

@@ -305,7 +305,7 @@ class JobService:
         polling those that ended."""
         if not changes:
             return {}
-        records = await anyio.to_thread.run_sync(self.ledger.update_many, changes)
+        records = await anyio.to_thread.run_sync(lambda: self.ledger.update_many(changes, keep_ended=True))
         self._writes += 1
         for task_uuid, record in records.items():
             if task_uuid in self._changed:

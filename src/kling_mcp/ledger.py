@@ -390,9 +390,14 @@ class Ledger:
         afterwards, or None if the ledger has no such job."""
         return self.update_many({task_uuid: changes}).get(task_uuid)
 
-    def update_many(self, changes: Mapping[str, Mapping[str, Any]]) -> dict[str, JobRecord]:
+    def update_many(
+        self, changes: Mapping[str, Mapping[str, Any]], *, keep_ended: bool = False
+    ) -> dict[str, JobRecord]:
         """Change several jobs in one transaction (a poll tick's worth); the changed jobs as they
-        are afterwards. Jobs the ledger does not have are left out."""
+        are afterwards. Jobs the ledger does not have are left out. With ``keep_ended``, so are jobs
+        that have ended by the time their row is locked: what Runware says can then no longer change
+        them, even when it was merged from an older read (a poll here racing a webhook applied by
+        another instance)."""
         for asked in changes.values():
             unknown = set(asked) - _UPDATABLE
             if unknown:
@@ -412,7 +417,7 @@ class Ledger:
             spend: dict[str, int] = defaultdict(int)
             for task_uuid in wanted:
                 before = current.get(task_uuid)
-                if before is None:
+                if before is None or (keep_ended and before["status"] in TERMINAL):
                     continue
                 fields: dict[str, Any] = {**changes[task_uuid], "updated_at": now}
                 after_fields = before | fields
