@@ -26,11 +26,14 @@ def fast_client(url: str, key: str | None = KEY, **kw: Any) -> RunwareClient:
 
 @asynccontextmanager
 async def job_service(
-    url: str, ledger_path: Path | str, *, key: str | None = KEY, caps: Caps = Caps(), **client_kw: Any
+    url: str, ledger_path: Path | str, *, key: str | None = KEY, caps: Caps = Caps(),
+    service_options: dict[str, Any] | None = None, **client_kw: Any,
 ) -> AsyncIterator[JobService]:
+    """A job service on its own ledger and client, polling fast; ``service_options`` override JobService's."""
     ledger = Ledger(ledger_path)
     client = fast_client(url, key, **client_kw)
-    service = JobService(client, ledger, caps=caps, poll_initial_s=0.1, poll_max_s=0.3)
+    options: dict[str, Any] = {"caps": caps, "poll_initial_s": 0.1, "poll_max_s": 0.3} | (service_options or {})
+    service = JobService(client, ledger, **options)
     try:
         async with anyio.create_task_group() as tg:
             await service.start(tg)

@@ -7,8 +7,7 @@ as Kling's 30-90 s are in production.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from kling_mcp.jobs import JobService
 from kling_mcp._poll_schedule import RenderWindow, next_poll_in
 from kling_mcp.ledger import JobRecord, Ledger
 
-from .helpers import KEY, fast_client, request
+from .helpers import KEY, job_service, request
 
 
 def _polls_of(emu: Emulator) -> dict[str, list[float]]:
@@ -37,20 +36,9 @@ def _polls_of(emu: Emulator) -> dict[str, list[float]]:
     return polls
 
 
-@asynccontextmanager
-async def service(url: str, location: Path | str, **kw: Any) -> AsyncIterator[JobService]:
-    ledger = Ledger(location)
-    client = fast_client(url)
+def service(url: str, location: Path | str, **kw: Any) -> AbstractAsyncContextManager[JobService]:
     options: dict[str, Any] = {"poll_initial_s": 0.05, "poll_max_s": 2.0, "default_render_s": (1.0, 2.0)} | kw
-    jobs = JobService(client, ledger, **options)
-    try:
-        async with anyio.create_task_group() as tg:
-            await jobs.start(tg)
-            yield jobs
-            tg.cancel_scope.cancel()
-    finally:
-        await client.aclose()
-        ledger.close()
+    return job_service(url, location, service_options=options)
 
 
 async def test_a_lone_job_is_first_polled_near_the_shortest_render_and_costs_few_polls(
