@@ -31,6 +31,7 @@ from .tools import (
     _refused,
     _usd,
     flat_tool,
+    invalid_arguments,
     paid_tool,
     unconfirmed,
 )
@@ -195,10 +196,7 @@ class _UpdatePlan:
 async def _check_update(state: AppState, arguments: dict[str, Any], sandbox: Any) -> _UpdatePlan:
     parsed = parse_arguments(UpdateStoryboardArgs, arguments)
     if parsed.args is None:
-        problems = "\n".join(f"- {v}" for v in parsed.violations)
-        return _UpdatePlan(refused=Refusal("invalid_arguments", f"{len(parsed.violations)} problem(s) with the "
-                                           f"arguments; nothing was done:\n{problems}",
-                                           {"violations": [v.to_dict() for v in parsed.violations]}))  # fmt: skip
+        return _UpdatePlan(refused=invalid_arguments(parsed, "update_storyboard"))
     args = parsed.args
     record = await state.storyboards.get(args.storyboard_id)
     if record is None:

@@ -109,11 +109,15 @@ def _refused(refusal: Refusal) -> CallToolResult:
     return _error(refusal.kind, refusal.message, **refusal.details)
 
 
-def _invalid(parsed: ParsedArguments[Any], tool: str) -> CallToolResult:
+def invalid_arguments(parsed: ParsedArguments[Any], tool: str) -> Refusal:
     problems = "\n".join(f"- {v}" for v in parsed.violations)
-    return _error("invalid_arguments", f"{len(parsed.violations)} problem(s) with the arguments of {tool}; nothing was "
-                  f"done. Fix them all and call again:\n{problems}",
-                  violations=[v.to_dict() for v in parsed.violations])  # fmt: skip
+    return Refusal("invalid_arguments", f"{len(parsed.violations)} problem(s) with the arguments of {tool}; nothing "
+                   f"was done. Fix them all and call again:\n{problems}",
+                   {"violations": [v.to_dict() for v in parsed.violations]})  # fmt: skip
+
+
+def _invalid(parsed: ParsedArguments[Any], tool: str) -> CallToolResult:
+    return _refused(invalid_arguments(parsed, tool))
 
 
 def _job_view(record: JobRecord, **extra: Any) -> dict[str, Any]:
