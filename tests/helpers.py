@@ -32,7 +32,9 @@ async def job_service(
     """A job service on its own ledger and client, polling fast; ``service_options`` override JobService's."""
     ledger = Ledger(ledger_path)
     client = fast_client(url, key, **client_kw)
-    options: dict[str, Any] = {"caps": caps, "poll_initial_s": 0.1, "poll_max_s": 0.3} | (service_options or {})
+    # Kling's 30-90 s compressed: the emulators here render in tenths of a second.
+    options: dict[str, Any] = {"caps": caps, "poll_initial_s": 0.1, "poll_max_s": 0.3,
+                               "default_render_s": (0.1, 0.3)} | (service_options or {})  # fmt: skip
     service = JobService(client, ledger, **options)
     try:
         async with anyio.create_task_group() as tg:

@@ -25,7 +25,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from ._poll_schedule import DEFAULT_RENDER_S, RenderWindow, may_poll_early_by, next_poll_in, render_windows
+from ._poll_schedule import DEFAULT_RENDER_S, RenderWindow, is_probe, may_poll_early_by, next_poll_in, render_windows
 from .core import PreparedRequest
 from .ledger import REDACTED_PREFIX, TERMINAL, JobRecord, Ledger, LedgerUnavailable, PollLease
 from .runware import ProviderError, RunwareClient, RunwareError, SubmitResult, TaskUpdate, scrub
@@ -125,6 +125,9 @@ class JobService:
         self._seen: dict[str, float] = {}  # the ledger's updated_at of each waited-on job, as last read
         self._writes = 0  # write transactions so far: a tick's early read is used only if none came since
         self._not_found: dict[str, int] = {}
+        # When a poll here last found each job still rendering (wall clock): with the time its end was noticed,
+        # the interval its render ended in, which the ledger keeps for the schedule to learn from.
+        self._seen_running: dict[str, float] = {}
         self._last_send: dict[str, float] = {}
         self._changed: dict[str, anyio.Event] = {}
         self._wake = anyio.Event()
@@ -185,6 +188,7 @@ class JobService:
         self._held.pop(task_uuid, None)
         self._due.pop(task_uuid, None)
         self._early.pop(task_uuid, None)
+        self._seen_running.pop(task_uuid, None)
 
     def _schedule(self, lease: PollLease, now: float) -> None:
         open_fate = lease.status in ("pending", "unknown") or lease.submitted_at is None
@@ -199,7 +203,8 @@ class JobService:
             # Webhooks bring its results: a poll is only the safety net for a delivery that never came.
             self._due[lease.task_uuid], self._early[lease.task_uuid] = now + self.safety_poll_s, 0.0
             return
-        gap = next_poll_in(age, window, open_fate=open_fate, floor=self._poll_floor, cap=self._poll_cap)
+        probe = is_probe(lease.task_uuid)
+        gap = next_poll_in(age, window, open_fate=open_fate, floor=self._poll_floor, cap=self._poll_cap, probe=probe)
         self._due[lease.task_uuid] = now + gap
         self._early[lease.task_uuid] = may_poll_early_by(age, window, gap, open_fate=open_fate)
 
@@ -422,7 +427,7 @@ class JobService:
             return
         self._windows_read = time.monotonic()
         try:
-            samples = await anyio.to_thread.run_sync(self.ledger.render_seconds)
+            samples = await anyio.to_thread.run_sync(self.ledger.render_samples)
         except LedgerUnavailable:
             return
         self._windows = render_windows(samples, self._default_window)
@@ -476,21 +481,21 @@ class JobService:
         record may say a task never arrived."""
         if update.not_found or (not update.items and not update.errors):
             return await self.get(task_uuid)
-        await self._apply_updates({task_uuid: update})  # which merges one answer at a time, polls' too
+        await self._apply_updates({task_uuid: update}, delivered=True)  # one answer at a time, polls' too
         return await self.get(task_uuid)
 
     async def _apply_updates(
         self, updates: Mapping[str, TaskUpdate], jobs: Mapping[str, JobRecord] | None = None,
-        read_after_writes: int | None = None,
+        read_after_writes: int | None = None, *, delivered: bool = False,
     ) -> dict[str, JobRecord]:  # fmt: skip
         """The one path by which Runware's word on jobs reaches the ledger, for polls and webhooks alike: read
         the jobs in one batch (unless the caller read them while the answer came, and nothing was written
         here since), merge each update, write every change in one transaction, wake waiters."""
         async with self._applying:  # two answers for one job must not merge from the same stale read
-            return await self._apply_locked(updates, jobs if read_after_writes == self._writes else None)
+            return await self._apply_locked(updates, jobs if read_after_writes == self._writes else None, delivered)
 
     async def _apply_locked(
-        self, updates: Mapping[str, TaskUpdate], jobs: Mapping[str, JobRecord] | None
+        self, updates: Mapping[str, TaskUpdate], jobs: Mapping[str, JobRecord] | None, delivered: bool
     ) -> dict[str, JobRecord]:
         if jobs is None:
             jobs = await anyio.to_thread.run_sync(self.ledger.poll_states, list(updates))
@@ -512,6 +517,7 @@ class JobService:
             else:
                 self._not_found.pop(task_uuid, None)
                 found = self._merge(job, update)
+                self._note_render_time(job, found, delivered)
             if found:
                 changes[task_uuid] = found
         records = await self._update_many(changes)
@@ -521,6 +527,18 @@ class JobService:
                 self._held[record.task_uuid] = PollLease(record.task_uuid, record.model, record.status,
                                                          record.created_at, record.submitted_at)  # fmt: skip
         return records
+
+    def _note_render_time(self, job: JobRecord, changes: dict[str, Any], delivered: bool) -> None:
+        """Remember when a poll found the job still rendering; when it has ended, add to its changes how long
+        it was last seen rendering (a webhook is sent as the job ends: its render took until now)."""
+        now = time.time()
+        if changes.get("status") not in TERMINAL:
+            if not delivered:
+                self._seen_running[job.task_uuid] = now
+            return
+        seen = now if delivered else self._seen_running.pop(job.task_uuid, None)
+        if seen is not None and job.submitted_at is not None and seen >= job.submitted_at:
+            changes["seen_running_s"] = seen - job.submitted_at
 
     async def _sweep_stalled(self) -> None:
         """Stop polling jobs that have had no final answer for longer than the maximum age (from the leases'

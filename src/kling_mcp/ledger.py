@@ -28,6 +28,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+from ._poll_schedule import RenderSample
 from .ledger_engines import (
     TOTAL_PERIOD, LedgerUnavailable, Row, Tx, chunks, expand, migrate, open_engine, spend_period_of_day,
 )  # fmt: skip
@@ -170,7 +171,9 @@ def start_of_utc_day(now: float) -> float:
     return day.timestamp()
 
 
-_UPDATABLE = frozenset({"status", "results", "cost_usd", "errors", "progress", "submitted_at", "finished_at"})
+_UPDATABLE = frozenset(
+    {"status", "results", "cost_usd", "errors", "progress", "submitted_at", "finished_at", "seen_running_s"}
+)
 _JOB_COLUMNS = (
     "task_uuid", "model", "tool", "status", "payload", "estimate", "reserve_usd", "number_results",
     "committed_micros", "created_at", "updated_at",
@@ -552,18 +555,20 @@ class Ledger:
         with self._engine.transaction(write=True) as tx:
             return tx.run("UPDATE jobs SET poll_owner = NULL, poll_heartbeat = NULL WHERE poll_owner = ?", (owner,))
 
-    def render_seconds(self, limit: int = 2000) -> dict[str, list[float]]:
-        """Per model, how long its latest successful jobs took from acknowledgement to the notice of
-        their end (the poll schedule follows these)."""
+    def render_samples(self, limit: int = 2000) -> dict[str, list[RenderSample]]:
+        """Per model, what its latest successful jobs showed of their render time: when each was last
+        seen rendering and when its end was noticed, after its acknowledgement (the poll schedule
+        follows these)."""
         with self._engine.transaction(write=False) as tx:
             rows = tx.rows(
-                "SELECT model, finished_at - submitted_at AS seconds FROM jobs WHERE finished_at IS NOT NULL"
-                " AND status = 'success' AND submitted_at IS NOT NULL ORDER BY finished_at DESC LIMIT ?", (limit,),
+                "SELECT task_uuid, model, finished_at - submitted_at AS seconds, seen_running_s FROM jobs"
+                " WHERE finished_at IS NOT NULL AND status = 'success' AND submitted_at IS NOT NULL"
+                " ORDER BY finished_at DESC LIMIT ?", (limit,),
             )  # fmt: skip
-        found: dict[str, list[float]] = defaultdict(list)
+        found: dict[str, list[RenderSample]] = defaultdict(list)
         for row in rows:
             if row["seconds"] is not None and row["seconds"] >= 0:
-                found[row["model"]].append(float(row["seconds"]))
+                found[row["model"]].append(RenderSample(row["task_uuid"], float(row["seconds"]), row["seen_running_s"]))
         return dict(found)
 
     # -- media uploads and downloads ----------------------------------------------------

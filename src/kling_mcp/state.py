@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 import httpx
 
+from ._poll_schedule import DEFAULT_RENDER_S
 from .files import MediaUploads, Sandbox, SizeLimits, VideoDownloads
 from .jobs import Caps, JobService
 from .ledger import Ledger, LedgerUnavailable, UnavailableLedger
@@ -88,6 +89,7 @@ def make_lifespan(
             api_key = settings.api_key.get_secret_value() if settings.api_key else None
             base_url, data_dir, output_dir = settings.base_url, settings.data_dir, settings.output_dir
             poll_initial, poll_max = settings.poll_initial_s, settings.poll_max_s
+            default_render_s = DEFAULT_RENDER_S
             download_transport: httpx.AsyncBaseTransport | None = None
             if simulate:
                 from .emulator import run_emulator
@@ -102,6 +104,8 @@ def make_lifespan(
                 base_url = emulator.url
                 download_transport = _ThroughEmulator(emulator.base_url)
                 poll_initial, poll_max = min(poll_initial, 1.0), min(poll_max, 2.0)
+                # The schedule starts from the emulator's render times, as from Kling's in production.
+                default_render_s = (SIMULATED_JOB_SECONDS[0] * SIMULATED_TIME_SCALE, SIMULATED_JOB_SECONDS[1] * SIMULATED_TIME_SCALE)
                 log.warning(
                     "SIMULATE MODE: requests go to kling-mcp's built-in Runware emulator at %s, not to Runware. "
                     "Nothing is paid; videos are simulated. Jobs are kept in %s, shared with every "
@@ -131,7 +135,7 @@ def make_lifespan(
                 poll_initial_s=poll_initial, poll_max_s=poll_max, stalled_after_s=settings.stalled_after_s,
                 submit_deadline_s=2 * settings.request_timeout_s, refresh_deadline_s=settings.request_timeout_s,
                 safety_poll_s=settings.safety_poll_s if settings.public_url else None,
-                lease_s=settings.poll_lease_s,
+                lease_s=settings.poll_lease_s, default_render_s=default_render_s,
             )  # fmt: skip
             limits = SizeLimits(*(int(mb * 1_000_000) for mb in (settings.max_image_mb, settings.max_video_mb,
                                                                  settings.max_audio_mb)))  # fmt: skip

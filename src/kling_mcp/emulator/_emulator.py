@@ -85,6 +85,11 @@ class Emulator:
     processes must read them), and ``media_base_url``, if given, is the base of every
     result and upload URL, so that a URL stays the same whichever process issued it.
     Faults and stats stay per emulator.
+
+    Each job takes a time drawn from ``job_seconds`` (scaled by ``time_scale``). With a
+    ``render_spread``, it renders as a real service does instead: each model and clip length
+    at a speed of its own, somewhere in ``job_seconds`` and fixed by the seed, and each job
+    within that share of it (0.15: 15% either way).
     """
 
     def __init__(
@@ -99,6 +104,7 @@ class Emulator:
         clock: Callable[[], float] | None = None,
         store_path: Path | None = None,
         media_base_url: str | None = None,
+        render_spread: float | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("The emulator needs a non-empty api_key.")
@@ -110,6 +116,9 @@ class Emulator:
         self._api_key = api_key.encode()
         self.job_seconds = (float(lo), float(hi))
         self.time_scale = float(time_scale)
+        if render_spread is not None and not 0 <= render_spread < 1:
+            raise ValueError("render_spread must be from 0 to under 1.")
+        self.render_spread = render_spread
         self.seed = seed
         self.edit_source_seconds = edit_source_seconds
         # A long-running server keeps only the latest tasks; tests keep them all.
@@ -295,7 +304,7 @@ class Emulator:
         failure = None if fault is None or fault.kind == "no_video" else Failure.from_fault(fault)
         job = new_job(
             task, now=self._clock(), rng=self._rng, job_seconds=self.job_seconds, time_scale=self.time_scale,
-            edit_source_seconds=self.edit_source_seconds, media=self.media, failure=failure,
+            render_spread=self.render_spread, seed=self.seed, edit_source_seconds=self.edit_source_seconds, media=self.media, failure=failure,
         )  # fmt: skip
         if fault is not None and fault.kind == "no_video":
             self._no_video.add(task_uuid)

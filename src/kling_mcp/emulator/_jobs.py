@@ -7,6 +7,7 @@ left running when the server stops, and a seeded emulator is reproducible.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 from dataclasses import dataclass
@@ -95,9 +96,16 @@ def new_job(
     edit_source_seconds: int,
     media: MediaLookup,
     failure: Failure | None,
+    render_spread: float | None = None,
+    seed: int | None = None,
 ) -> Job:
     number = task.get("numberResults", 1)
     lo, hi = job_seconds
+    if render_spread is not None:
+        # As a real service renders: each model and clip length at a speed of its own (somewhere in
+        # job_seconds, fixed for this seed), each job within render_spread of it.
+        typical = lo + (hi - lo) * _speed_of(seed, task.get("model"), task.get("duration"))
+        lo, hi = typical * (1 - render_spread), typical * (1 + render_spread)
     # One stratum of [lo, hi] per result: each duration stays in range while the
     # results finish one after the other, never together.
     width = (hi - lo) / number
@@ -117,6 +125,13 @@ def new_job(
         task=task,
         clip_seconds=seconds,
     )
+
+
+def _speed_of(seed: int | None, model: Any, duration: Any) -> float:
+    """Where in [0, 1) a model's typical render time for a clip length lies: the same for every job of an
+    emulator with this seed."""
+    digest = hashlib.sha256(f"{seed}|{model}|{duration}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def poll(job: Job, *, now: float, base_url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

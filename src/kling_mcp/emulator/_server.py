@@ -120,6 +120,7 @@ async def run_emulator(
     edit_source_seconds: int = 6,
     store_path: Path | None = None,
     media_base_url: str | None = None,
+    render_spread: float | None = None,
 ) -> AsyncIterator[Emulator]:
     """Serve an emulator from the running event loop for the duration of the block.
 
@@ -129,6 +130,7 @@ async def run_emulator(
     emulator, server, sock = _prepare(
         host, port, embedded=True, api_key=api_key, job_seconds=job_seconds, time_scale=time_scale,
         seed=seed, edit_source_seconds=edit_source_seconds, store_path=store_path, media_base_url=media_base_url,
+        render_spread=render_spread,
     )  # fmt: skip
     task = asyncio.create_task(server.serve(sockets=[sock]), name="kling-mcp-emulator")
     try:
@@ -159,11 +161,12 @@ def run_emulator_in_thread(
     time_scale: float = 1.0,
     seed: int | None = None,
     edit_source_seconds: int = 6,
+    render_spread: float | None = None,
 ) -> Iterator[Emulator]:
     """Serve an emulator from a thread of its own, for callers without an event loop."""
     emulator, server, sock = _prepare(
         host, port, embedded=True, api_key=api_key, job_seconds=job_seconds, time_scale=time_scale,
-        seed=seed, edit_source_seconds=edit_source_seconds,
+        seed=seed, edit_source_seconds=edit_source_seconds, render_spread=render_spread,
     )  # fmt: skip
     failure: list[BaseException] = []
 

@@ -147,6 +147,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX jobs_finished ON jobs (finished_at)",
         ),
     ),
+    Migration(
+        6,
+        "render times: how long after its acknowledgement each finished job was last seen still rendering",
+        ("ALTER TABLE jobs ADD COLUMN seen_running_s DOUBLE PRECISION",),
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 
