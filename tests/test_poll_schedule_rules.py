@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kling_mcp._poll_schedule import (
-    FIRST_SHARE, LATE_SHARE, PROBE_EVERY, SHARE, RenderSample, RenderWindow, first_poll_at, is_probe,
+    FIRST_SHARE, LATE_SHARE, PROBE_EVERY, SHARE, RenderSample, RenderWindow, is_probe,
     may_poll_early_by, next_poll_in, render_windows,
 )  # fmt: skip
 
