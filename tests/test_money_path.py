@@ -463,3 +463,16 @@ def test_only_an_answer_that_proves_it_is_read_as_a_refusal(status: int, body: A
     from kling_mcp.runware._client import _Answer, _read_submission
 
     assert _read_submission(_Answer(status, body, httpx.Headers()), "T").outcome == outcome
+
+
+def test_an_answer_skips_scrubbing_only_when_no_secret_could_be_in_it() -> None:
+    from kling_mcp.runware._secrets import may_hold_secret, register_secret
+
+    register_secret("sk-abcdef123456")
+    assert may_hold_secret('{"data": [{"error": {"message": "Bearer sk-abcdef123456"}}]}')
+    spelt = '{"message": "Bearer sk-\\u0061bcdef123456"}'  # JSON may spell any character as \u escape
+    assert json.loads(spelt)["message"].endswith("sk-abcdef123456") and may_hold_secret(spelt)
+    assert may_hold_secret('{"message": "secret kmwh_3fa9"}')  # a webhook secret, never registered
+    assert not may_hold_secret('{"data": [{"taskUUID": "x", "status": "processing", "progress": 40}]}')
+    register_secret("a/b-secret-with-a-slash")  # JSON may write "/" as "\/": never ruled out verbatim
+    assert may_hold_secret('{"data": []}')

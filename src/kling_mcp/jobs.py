@@ -305,12 +305,14 @@ class JobService:
     async def _update(self, task_uuid: str, **changes: Any) -> JobRecord | None:
         return (await self._update_many({task_uuid: changes})).get(task_uuid)
 
-    async def _update_many(self, changes: dict[str, dict[str, Any]]) -> dict[str, JobRecord]:
+    async def _update_many(self, changes: dict[str, dict[str, Any]], *, states_only: bool = False) -> dict[str, JobRecord]:
         """Write a tick's changes in one transaction, wake the waiters of every changed job, and stop
-        polling those that ended."""
+        polling those that ended (with ``states_only``, the jobs come back without payload or estimate)."""
         if not changes:
             return {}
-        records = await anyio.to_thread.run_sync(lambda: self.ledger.update_many(changes, keep_ended=True))
+        records = await anyio.to_thread.run_sync(
+            lambda: self.ledger.update_many(changes, keep_ended=True, states_only=states_only)
+        )
         self._writes += 1
         for task_uuid, record in records.items():
             if task_uuid in self._changed:
@@ -520,7 +522,7 @@ class JobService:
                 self._note_render_time(job, found, delivered)
             if found:
                 changes[task_uuid] = found
-        records = await self._update_many(changes)
+        records = await self._update_many(changes, states_only=True)
         for record in records.values():
             lease = self._held.get(record.task_uuid)
             if lease is not None and (lease.status != record.status or lease.submitted_at != record.submitted_at):

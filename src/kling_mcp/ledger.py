@@ -394,18 +394,20 @@ class Ledger:
         return self.update_many({task_uuid: changes}).get(task_uuid)
 
     def update_many(
-        self, changes: Mapping[str, Mapping[str, Any]], *, keep_ended: bool = False
+        self, changes: Mapping[str, Mapping[str, Any]], *, keep_ended: bool = False, states_only: bool = False
     ) -> dict[str, JobRecord]:
         """Change several jobs in one transaction (a poll tick's worth); the changed jobs as they
         are afterwards. Jobs the ledger does not have are left out. With ``keep_ended``, so are jobs
         that have ended by the time their row is locked: what Runware says can then no longer change
         them, even when it was merged from an older read (a poll here racing a webhook applied by
-        another instance)."""
+        another instance). With ``states_only``, the jobs come back as ``poll_states`` reads them (no
+        payload nor estimate: a tick's worth of them is not parsed again)."""
         for asked in changes.values():
             unknown = set(asked) - _UPDATABLE
             if unknown:
                 raise ValueError(f"not ledger fields: {sorted(unknown)}")
         now = time.time()
+        returning = _STATE_COLUMNS if states_only else "*"
         wanted = sorted(changes)  # rows are locked in key order, so concurrent batches cannot deadlock
         updated: dict[str, JobRecord] = {}
         with self._engine.transaction(write=True) as tx:
@@ -436,9 +438,10 @@ class Ledger:
                     spend[TOTAL_PERIOD] += delta
                 columns = ", ".join(f"{name} = ?" for name in fields)
                 values = [json.dumps(v) if isinstance(v, (list, dict)) else v for v in fields.values()]
-                after = tx.row(f"UPDATE jobs SET {columns} WHERE task_uuid = ? RETURNING *", (*values, task_uuid))  # noqa: S608
+                after = tx.row(f"UPDATE jobs SET {columns} WHERE task_uuid = ? RETURNING {returning}",  # noqa: S608
+                               (*values, task_uuid))  # fmt: skip
                 if after is not None:
-                    updated[task_uuid] = _job(after)
+                    updated[task_uuid] = _job(after | {"payload": "{}", "estimate": None} if states_only else after)
             _add_spend(tx, spend)
         return updated
 

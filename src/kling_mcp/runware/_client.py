@@ -27,7 +27,7 @@ import stamina
 
 from ._codes import ErrorCategory
 from ._errors import ProviderError, RunwareError, categorise
-from ._secrets import register_secret, scrub
+from ._secrets import may_hold_secret, register_secret, scrub
 
 log = logging.getLogger("kling_mcp.runware")
 
@@ -82,6 +82,7 @@ class _Answer:
     status: int
     body: Any  # the parsed JSON, or _UNREADABLE
     headers: httpx.Headers
+    clean: bool = False  # nothing in it could be a secret: its values need no scrubbing
 
 
 _UNREADABLE: Any = object()
@@ -182,10 +183,11 @@ class RunwareClient:
         except httpx.TransportError as exc:
             raise RunwareError("network", f"The connection to Runware failed ({type(exc).__name__})") from None
         try:
-            parsed = json.loads(response.content)
+            text = response.content.decode()
+            parsed = json.loads(text)
         except (ValueError, UnicodeDecodeError):
-            parsed = _UNREADABLE
-        return _Answer(response.status_code, parsed, response.headers)
+            return _Answer(response.status_code, _UNREADABLE, response.headers)
+        return _Answer(response.status_code, parsed, response.headers, clean=not may_hold_secret(text))
 
     def _checked(self, answer: _Answer) -> dict[str, Any]:
         """The body of a free call's answer, or RunwareError for a refusal, a transient failure, or
@@ -226,9 +228,14 @@ class RunwareClient:
 
     async def call(self, tasks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """A free request (no paid tasks in it), retried on capacity, server, network and protocol errors."""
+        return (await self._call(tasks))[0]
+
+    async def _call(self, tasks: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], bool]:
+        """``call``'s answer, and whether nothing in it could be a secret."""
         async for attempt in stamina.retry_context(on=_backoff, **self._retry):  # type: ignore[arg-type]
             with attempt:
-                return self._checked(await self._exchange(tasks))
+                answer = await self._exchange(tasks)
+                return self._checked(answer), answer.clean
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def poll(self, task_uuids: Sequence[str]) -> dict[str, TaskUpdate]:
@@ -237,10 +244,10 @@ class RunwareClient:
         updates = {u: TaskUpdate() for u in task_uuids}
         if not task_uuids:
             return updates
-        body = await self.call([{"taskType": "getResponse", "taskUUID": u} for u in task_uuids])
+        body, clean = await self._call([{"taskType": "getResponse", "taskUUID": u} for u in task_uuids])
         for item in body.get("data") or []:
             if isinstance(item, dict) and item.get("taskUUID") in updates:
-                updates[item["taskUUID"]].items.append(scrub(item))
+                updates[item["taskUUID"]].items.append(item if clean else scrub(item))
         for err in body.get("errors") or []:
             parsed = ProviderError.parse(err, status=None)
             if parsed.task_uuid in updates:

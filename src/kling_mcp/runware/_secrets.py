@@ -19,6 +19,9 @@ _MIN_LENGTH = 6
 # Each job's webhook secret (see webhooks.py) is one of many, never registered: it is known by its prefix.
 _WEBHOOK_SECRET = re.compile(r"kmwh_[A-Za-z0-9_-]+")
 
+# What JSON may write other than as itself, besides \u escapes: a secret holding one may not appear verbatim.
+_ESCAPABLE = re.compile(r'["\\/\x00-\x1f]')
+
 _lock = threading.Lock()
 _secrets: tuple[str, ...] = ()
 
@@ -31,6 +34,16 @@ def register_secret(value: str | None) -> None:
         if value not in _secrets:
             # Longest first, so a secret that contains another is masked whole.
             _secrets = tuple(sorted((*_secrets, value), key=len, reverse=True))
+
+
+def may_hold_secret(raw: str) -> bool:
+    """Whether a JSON text could hold a secret in any of its strings once parsed: False only when no
+    registered secret, no webhook secret prefix and no \\u escape (which could spell one) is in it. A secret
+    with a character JSON may escape anyway is never ruled out this way. Lets a large answer with
+    nothing to mask skip the walk through every value."""
+    if "\\u" in raw or "kmwh_" in raw:
+        return True
+    return any(secret in raw or _ESCAPABLE.search(secret) for secret in _secrets)
 
 
 def scrub(value: Any) -> Any:
