@@ -33,7 +33,6 @@ from .tools import (
     flat_tool,
     invalid_arguments,
     paid_tool,
-    unconfirmed,
 )
 
 # -- arguments and results -----------------------------------------------------------------------
@@ -125,11 +124,8 @@ def _storyboard_question(plan: StoryboardCheck) -> str:
                                              else "") + ".")  # fmt: skip
 
 
-async def _create_storyboard(ctx: Context, plan: StoryboardCheck, answer: Any) -> Any:
+async def _create_storyboard(ctx: Context, plan: StoryboardCheck) -> Any:
     state: AppState = ctx.request_context.lifespan_context
-    refusal = plan.refusal()
-    if refusal is not None:
-        return _refused(refusal)
     if plan.dry_run:
         body = {"storyboard_id": None, "status": "dry_run", "done": True, "plan": plan.plan_view(),
                 "next_step": "Nothing was submitted. Show the user the clips and the total; once they agree, call "
@@ -137,10 +133,6 @@ async def _create_storyboard(ctx: Context, plan: StoryboardCheck, answer: Any) -
                 + (f" (the total is above ${plan.confirm_above_usd:.2f}: the user is asked to confirm, or pass "
                    f"max_cost_usd: {_usd(plan.total)} once they agreed)" if plan.needs_confirmation else "") + "."}  # fmt: skip
         return _answer(body)
-    if plan.needs_confirmation:
-        declined = unconfirmed(plan, answer)
-        if declined is not None:
-            return declined
     created = await state.storyboards.create(plan)
     if not isinstance(created, StoryboardRecord):
         return _refused(created)
@@ -221,18 +213,11 @@ def _update_question(plan: _UpdatePlan) -> str:
     return f"Make clip {plan.clip.index} of '{plan.record.title}' again? Estimated cost: ${_usd(plan.cost)}."
 
 
-async def _update_storyboard(ctx: Context, plan: _UpdatePlan, answer: Any) -> Any:
+async def _update_storyboard(ctx: Context, plan: _UpdatePlan) -> Any:
     state: AppState = ctx.request_context.lifespan_context
-    refusal = plan.refusal()
-    if refusal is not None:
-        return _refused(refusal)
     assert plan.record is not None
     if plan.checked is None:
         return _answer(await _storyboard_view(state, await state.storyboards.cancel(plan.record)))
-    if plan.needs_confirmation:
-        declined = unconfirmed(plan.checked, answer)
-        if declined is not None:
-            return declined
     assert plan.clip is not None
     retried = await state.storyboards.retry(plan.record, plan.clip, plan.checked)
     if not isinstance(retried, StoryboardRecord):

@@ -162,11 +162,8 @@ def _next_step(record: JobRecord) -> str:
 # -- the video tools: one path, through the service -------------------------------------------
 
 
-async def _generate(ctx: Context, plan: Checked, answer: Any) -> Any:
+async def _generate(ctx: Context, plan: Checked) -> Any:
     state: AppState = ctx.request_context.lifespan_context
-    refusal = plan.refusal()
-    if refusal is not None:
-        return _refused(refusal)
     assert plan.prepared is not None
     estimate = plan.estimate_view()
     if plan.dry_run:
@@ -176,10 +173,6 @@ async def _generate(ctx: Context, plan: Checked, answer: Any) -> Any:
             local_files=[_local_view(m, f, None) for m, f in plan.local_files],
             notes=[n.to_dict() for n in plan.prepared.notes], next_step=_dry_run_next_step(plan),
         )  # fmt: skip
-    if plan.needs_confirmation:
-        declined = unconfirmed(plan, answer)
-        if declined is not None:
-            return declined
 
     async def progress(argument: str, sent: int, total: int) -> None:
         await ctx.report_progress(sent, total, f"Uploading {argument}: {sent / 1e6:.1f} of {total / 1e6:.1f} MB")
@@ -265,7 +258,7 @@ def _confirm_question(plan: Checked) -> str:
 
 
 CheckFn = Callable[[AppState, dict[str, Any], Sandbox], Awaitable[Any]]
-BodyFn = Callable[[Context, Any, Any], Awaitable[Any]]
+BodyFn = Callable[[Context, Any], Awaitable[Any]]
 
 
 def paid_tool(
@@ -275,7 +268,9 @@ def paid_tool(
     """The handler of a tool that spends, and its resolvers: the client's roots (asked only when a
     local path is in the call), the checked plan (``check``), and the user's confirmation (asked
     only when the plan needs it and the client can be asked). The SDK runs resolvers before the
-    body under both protocol eras: mid-call requests before 2026-07-28, input_required after."""
+    body under both protocol eras: mid-call requests before 2026-07-28, input_required after.
+    ``body`` runs only for a plan that was not refused and whose cost is confirmed (or needs no
+    confirmation: a dry run, or under the threshold)."""
 
     async def client_roots(ctx: Context, arguments: Any) -> ListRoots | ListRootsResult | None:
         caps = ctx.client_capabilities
@@ -307,7 +302,14 @@ def paid_tool(
         fn.__qualname__ = f"{tool}.{fn.__name__}"  # a stable, distinct wire key per tool
 
     async def handler(ctx: Context, arguments: Any, plan: Any, answer: Any) -> Any:
-        return await body(ctx, plan, answer)
+        refusal = plan.refusal()
+        if refusal is not None:
+            return _refused(refusal)
+        if not plan.dry_run and plan.needs_confirmation:
+            declined = unconfirmed(plan, answer)
+            if declined is not None:
+                return declined
+        return await body(ctx, plan)
 
     return handler, {"plan": plan_hint, "answer": answer_hint}
 
