@@ -72,10 +72,15 @@ class Violation:
     reading: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in (None, "")}
+        return _set_fields(self)
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message} Fix: {self.fix}"
+
+
+def _set_fields(finding: Violation | Note) -> dict[str, Any]:
+    """A finding's fields, without those left empty."""
+    return {k: v for k, v in asdict(finding).items() if v not in (None, "")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +95,7 @@ class Note:
     reading: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in (None, "")}
+        return _set_fields(self)
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message} {self.suggestion}"

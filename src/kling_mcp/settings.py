@@ -67,8 +67,9 @@ class Settings(BaseSettings):
     )
     request_timeout_s: float = Field(30.0, gt=0, validation_alias=AliasChoices("KLING_MCP_REQUEST_TIMEOUT"))
     poll_initial_s: float = Field(2.0, gt=0, validation_alias=AliasChoices("KLING_MCP_POLL_INITIAL"))
-    # The shortest and the longest gap between two polls of a job (the first poll included); in between,
-    # the schedule follows each model's recorded render times.
+    # The shortest and the longest gap between two polls of a job once it may be done (and, while a model
+    # has no render history, the longest wait for its first poll); in between, the schedule follows each
+    # model's recorded render times.
     poll_max_s: float = Field(30.0, gt=0, validation_alias=AliasChoices("KLING_MCP_POLL_MAX"))
     poll_lease_s: float = Field(
         30.0,

@@ -212,14 +212,15 @@ class Emulator:
             return types
 
     def request_faults(self, task_types: set[str]) -> list[Fault]:
-        with self._lock:
-            fired = self._faults.for_request(task_types)
-            self.stats.faults_fired.update(f.kind for f in fired)
-            return fired
+        return self._fire(lambda: self._faults.for_request(task_types))
 
     def download_faults(self) -> list[Fault]:
+        return self._fire(self._faults.for_download)
+
+    def _fire(self, pick: Callable[[], list[Fault]]) -> list[Fault]:
+        """The faults armed for this request, counted as fired."""
         with self._lock:
-            fired = self._faults.for_download()
+            fired = pick()
             self.stats.faults_fired.update(f.kind for f in fired)
             return fired
 
@@ -394,10 +395,7 @@ class Emulator:
         return deliveries
 
     def webhook_faults(self) -> list[Fault]:
-        with self._lock:
-            fired = self._faults.for_webhook()
-            self.stats.faults_fired.update(f.kind for f in fired)
-            return fired
+        return self._fire(self._faults.for_webhook)
 
     def webhook_posted(self, task_uuid: str, delivered: bool) -> None:
         with self._lock:
