@@ -48,7 +48,7 @@ def test_with_no_history_the_first_poll_comes_just_after_klings_shortest_30_seco
 
 
 def test_a_model_recorded_slower_than_the_cap_is_not_polled_before_its_shortest_render() -> None:
-    window = RenderWindow(100.0, 120.0, 150.0, learnt=True)
+    window = RenderWindow(100.0, 150.0, learnt=True)
     assert next_poll_in(0.0, window, open_fate=False, floor=FLOOR, cap=CAP) == pytest.approx(110.0)  # not 30, 60, 90...
 
 
@@ -58,7 +58,7 @@ def test_a_model_recorded_slower_than_the_cap_is_not_polled_before_its_shortest_
 def test_a_job_ending_within_its_models_window_is_noticed_within_share_of_its_render(
     shortest: float, spread: float, where: float, probe: bool
 ) -> None:
-    window = RenderWindow(shortest, shortest * (1 + spread) / 2, shortest * spread)
+    window = RenderWindow(shortest, shortest * spread)
     render_s = shortest + where * (window.longest - shortest)
     _, noticed, _ = follow(window, render_s, probe=probe)
     assert noticed - render_s <= max(SHARE * render_s, FLOOR) + 1e-9
@@ -68,13 +68,13 @@ def test_a_job_ending_within_its_models_window_is_noticed_within_share_of_its_re
 def test_a_job_ending_after_its_models_longest_is_noticed_within_the_late_share_or_the_cap(
     shortest: float, render_s: float
 ) -> None:
-    window = RenderWindow(shortest, 1.5 * shortest, 2 * shortest)
+    window = RenderWindow(shortest, 2 * shortest)
     _, noticed, _ = follow(window, max(render_s, window.longest))
     assert noticed - max(render_s, window.longest) <= max(min(LATE_SHARE * noticed, CAP), FLOOR, SHARE * noticed)
 
 
 def test_riding_along_another_jobs_poll_never_comes_before_the_model_may_be_done() -> None:
-    window = RenderWindow(40.0, 60.0, 80.0)
+    window = RenderWindow(40.0, 80.0)
     gap = next_poll_in(0.0, window, open_fate=False, floor=FLOOR, cap=CAP)
     assert gap - may_poll_early_by(0.0, window, gap, open_fate=False) >= 0.9 * gap  # barely earlier
     later = next_poll_in(60.0, window, open_fate=False, floor=FLOOR, cap=CAP)

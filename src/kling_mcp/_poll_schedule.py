@@ -22,12 +22,12 @@ import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-# With no history for a model: Kling's published 30-90 s (typical 60).
+# With no history for a model: Kling's published 30-90 s.
 DEFAULT_RENDER_S = (30.0, 90.0)
 # Fewer render times than this (probes, for the shortest) are not yet a model's history.
 MIN_SAMPLES = 5
 # Each poll at most this share of the job's age after the last one that saw it running: the notice
-# delay is then under 18% of the render, and about half that typically (the goal is 10%).
+# delay is then under 16% of the render, and about half that typically (the goal is 10%).
 SHARE = 0.16
 FIRST_SHARE = 0.1
 # Past the model's longest render: a slow job, polled less and less.
@@ -70,14 +70,13 @@ class RenderSample:
 @dataclass(frozen=True, slots=True)
 class RenderWindow:
     shortest: float  # the model's typical shortest render (10th percentile)
-    typical: float  # its median
     longest: float  # its 90th percentile
     learnt: bool = False  # from the model's own jobs, not Kling's published times
 
     @classmethod
     def default(cls, render_s: tuple[float, float] = DEFAULT_RENDER_S) -> RenderWindow:
         lo, hi = render_s
-        return cls(lo, (lo + hi) / 2, hi)
+        return cls(lo, hi)
 
 
 def render_windows(samples: Mapping[str, Iterable[RenderSample]], default: RenderWindow) -> dict[str, RenderWindow]:
@@ -91,7 +90,8 @@ def render_windows(samples: Mapping[str, Iterable[RenderSample]], default: Rende
         deciles = _deciles([s.seconds for s in found])
         probes = [s.seconds for s in found if is_probe(s.task_uuid)]
         shortest = _deciles(probes)[0] if len(probes) >= MIN_SAMPLES else deciles[0]
-        windows[model] = RenderWindow(min(shortest, deciles[4]), deciles[4], max(deciles[-1], deciles[4]), True)
+        # Probes and all jobs are two samples: the shortest is kept no later than the median of all.
+        windows[model] = RenderWindow(min(shortest, deciles[4]), max(deciles[-1], deciles[4]), learnt=True)
     return windows
 
 
