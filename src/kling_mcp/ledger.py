@@ -527,12 +527,16 @@ class Ledger:
             f" WHERE status IN ({_IN_FLIGHT_MARKS}) AND (poll_owner IS NULL OR poll_owner = ? OR poll_heartbeat < ?)"
         )  # noqa: S608
         returning = " RETURNING task_uuid, model, status, created_at, submitted_at"
+        taken = None
         with self._engine.transaction(write=True) as tx:
-            taken = tx.row(
-                f"SELECT COUNT(*) AS n FROM jobs WHERE status IN ({_IN_FLIGHT_MARKS}) AND poll_owner IS NOT NULL"  # noqa: S608
-                " AND poll_owner <> ? AND poll_heartbeat < ?", (*IN_FLIGHT, owner, expired),
-            )  # fmt: skip
             if only is None:
+                # Only the heartbeat's claim of every job says what it took over. A submission's claim of its own
+                # job reads no other: on PostgreSQL, a look-up by status also meets, until VACUUM, the index
+                # entries every finished job left behind, so it would grow with the ledger.
+                taken = tx.row(
+                    f"SELECT COUNT(*) AS n FROM jobs WHERE status IN ({_IN_FLIGHT_MARKS}) AND poll_owner IS NOT NULL"  # noqa: S608
+                    " AND poll_owner <> ? AND poll_heartbeat < ?", (*IN_FLIGHT, owner, expired),
+                )  # fmt: skip
                 rows = tx.rows(claim + returning, (owner, now, *IN_FLIGHT, owner, expired))
             else:
                 rows = []
@@ -542,7 +546,7 @@ class Ledger:
             for row in rows:
                 claimed.append(PollLease(row["task_uuid"], row["model"], row["status"], row["created_at"],
                                          row["submitted_at"]))  # fmt: skip
-        if taken and int(taken["n"]) and only is None:
+        if taken and int(taken["n"]):
             log.warning("Taking over %d job(s) from an instance silent for over %g s", int(taken["n"]), lease_s)
         return claimed
 
