@@ -167,6 +167,14 @@ def test_batch_reads_and_writes_cover_a_poll_tick(ledger_at: Path | str) -> None
         assert sorted(changed) == sorted(wanted[:-1])
         assert {(j.status, j.progress) for j in changed.values()} == {("processing", 40)}
         assert len(ledger.in_flight()) == 700 and ledger.get("t-001").status == "pending"  # type: ignore[union-attr]
+        # Progress alone, the bulk of a tick: over one slice, an ended job left alone, a missing one ignored.
+        ledger.update("t-000", status="success", finished_at=time.time(), progress=100)
+        moved = ledger.update_many({u: {"progress": 70} for u in wanted}, keep_ended=True, states_only=True)
+        assert sorted(moved) == sorted(wanted[1:-1])
+        assert {(j.status, j.progress, json.dumps(j.payload)) for j in moved.values()} == {("processing", 70, "{}")}
+        assert ledger.get("t-000").progress == 100 and ledger.get("t-002").progress == 70  # type: ignore[union-attr]
+        full = ledger.update_many({"t-004": {"progress": 75}})
+        assert full["t-004"].progress == 75 and full["t-004"].payload["taskUUID"] == "t-004"
     finally:
         ledger.close()
 

@@ -420,6 +420,7 @@ class Ledger:
                 ):
                     current[row["task_uuid"]] = row
             spend: dict[str, int] = defaultdict(int)
+            progressed: list[tuple[str, int]] = []
             for task_uuid in wanted:
                 before = current.get(task_uuid)
                 if before is None or (keep_ended and before["status"] in TERMINAL):
@@ -436,12 +437,24 @@ class Ledger:
                     delta = committed - int(before["committed_micros"])
                     spend[spend_period_of_day(before["created_at"])] += delta
                     spend[TOTAL_PERIOD] += delta
+                if fields.keys() == {"progress", "updated_at"}:
+                    progressed.append((task_uuid, fields["progress"]))
+                    continue
                 columns = ", ".join(f"{name} = ?" for name in fields)
                 values = [json.dumps(v) if isinstance(v, (list, dict)) else v for v in fields.values()]
                 after = tx.row(f"UPDATE jobs SET {columns} WHERE task_uuid = ? RETURNING {returning}",  # noqa: S608
                                (*values, task_uuid))  # fmt: skip
                 if after is not None:
                     updated[task_uuid] = _job(after | {"payload": "{}", "estimate": None} if states_only else after)
+            # Most of a tick: jobs whose progress alone moved. One statement per slice, not a round trip per job.
+            for part in chunks(progressed):
+                rows = tx.rows(
+                    "UPDATE jobs SET progress = v.column2, updated_at = ?"
+                    f" FROM (VALUES {', '.join(['(?, ?)'] * len(part))}) AS v WHERE jobs.task_uuid = v.column1"
+                    f" RETURNING {returning}", (now, *(value for pair in part for value in pair)),
+                )  # fmt: skip  # noqa: S608
+                for after in rows:
+                    updated[after["task_uuid"]] = _job(after | {"payload": "{}", "estimate": None} if states_only else after)
             _add_spend(tx, spend)
         return updated
 
@@ -653,19 +666,26 @@ def _add_spend(tx: Tx, deltas: Mapping[str, int], *, keep_zero: bool = False) ->
     return totals
 
 
+def _json(text: str) -> Any:
+    # Most jobs' results and errors are empty, and a tick reads hundreds of jobs: those skip the decoder.
+    if text == "[]":
+        return []
+    return {} if text == "{}" else json.loads(text)
+
+
 def _job(row: Row) -> JobRecord:
     return JobRecord(
         task_uuid=row["task_uuid"],
         model=row["model"],
         tool=row["tool"],
         status=row["status"],
-        payload=json.loads(row["payload"]),
-        estimate=json.loads(row["estimate"]) if row["estimate"] else None,
+        payload=_json(row["payload"]),
+        estimate=_json(row["estimate"]) if row["estimate"] else None,
         reserve_usd=Decimal(str(row["reserve_usd"])),
         number_results=row["number_results"],
-        results=json.loads(row["results"]),
+        results=_json(row["results"]),
         cost_usd=row["cost_usd"],
-        errors=json.loads(row["errors"]),
+        errors=_json(row["errors"]),
         progress=row["progress"],
         created_at=row["created_at"],
         submitted_at=row["submitted_at"],
