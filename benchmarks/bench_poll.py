@@ -165,7 +165,7 @@ def _requests_table(counts: list[int]) -> None:
             delays = [d / SCALE for r in reports for d in r["delays"]]
             shares = [d / t for r in reports for d, t in zip(r["delays"], r["renders"], strict=True)]
             print(f"{'yes' if history else 'no':>8} {n:>5} {done:>5} {requests / max(done, 1):>10.2f} "
-                  f"{statistics.median(delays):>12.1f} {max(delays):>6.1f} {statistics.median(shares):>16.0%} "
+                  f"{statistics.median(delays):>12.1f} {max(delays):>6.1f} {statistics.median(shares):>16.1%} "
                   f"{max(shares):>6.0%}")  # fmt: skip
 
 
