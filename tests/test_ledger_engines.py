@@ -179,6 +179,29 @@ def test_batch_reads_and_writes_cover_a_poll_tick(ledger_at: Path | str) -> None
         ledger.close()
 
 
+def test_progress_moves_only_where_no_one_wrote_since_it_was_seen(ledger_at: Path | str) -> None:
+    ledger = Ledger(ledger_at)
+    try:
+        for n in range(600):  # more than one slice
+            ledger.record_new(job(f"t-{n:03d}", "0.1"))
+        seen = {u: j.updated_at for u, j in ledger.update_many(
+            {f"t-{n:03d}": {"status": "processing", "progress": 10} for n in range(600)}).items()}  # fmt: skip
+        ledger.update("t-001", progress=30)  # another instance's poll
+        ledger.update("t-002", status="success", finished_at=time.time(), progress=100)  # a webhook, elsewhere
+        ledger.record_new(job("t-pending", "0.1"))
+        pending_seen = ledger.get("t-pending").updated_at  # type: ignore[union-attr]
+        moved = ledger.advance_progress({**{u: (seen[u], 20) for u in seen}, "t-pending": (pending_seen, 20),
+                                         "missing": (0.0, 20)})  # fmt: skip
+        assert sorted(moved) == sorted(set(seen) - {"t-001", "t-002"})
+        assert [ledger.get(u).progress for u in ("t-000", "t-001", "t-002", "t-599")] == [20, 30, 100, 20]  # type: ignore[union-attr]
+        assert ledger.get("t-002").status == "success" and ledger.get("t-pending").progress != 20  # type: ignore[union-attr]
+        # What it returns is what a next move must name: the row as written now.
+        assert ledger.get("t-000").updated_at == moved["t-000"]  # type: ignore[union-attr]
+        assert ledger.advance_progress({"t-000": (moved["t-000"], 40), "t-003": (seen["t-003"], 40)}).keys() == {"t-000"}
+    finally:
+        ledger.close()
+
+
 def test_uploads_and_downloads_are_remembered(ledger_at: Path | str) -> None:
     ledger = Ledger(ledger_at)
     try:

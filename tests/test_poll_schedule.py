@@ -177,3 +177,41 @@ async def test_with_webhooks_an_acknowledged_job_ends_by_its_delivery_without_ro
     (done, finished) = ended[0]
     assert finished and done == record
     assert job.task_uuid not in polls  # no routine poll: the delivery ended it
+
+
+async def test_a_tick_moves_rendering_jobs_without_reading_them_and_never_over_another_instances_write(
+    ledger_at: Path | str,
+) -> None:
+    async with run_emulator(api_key=KEY, job_seconds=(4.0, 4.0), seed=9) as emu:
+        polls = _polls_of(emu)
+        async with service(emu.url, ledger_at, poll_max_s=0.15, default_render_s=(0.05, 0.1)) as jobs:
+            sent = [await jobs.submit(request(), "text_to_video") for _ in range(3)]
+            ids = {job.task_uuid for job in sent}
+            read: list[str] = []
+            reads = jobs.ledger.poll_states
+            jobs.ledger.poll_states = lambda wanted: read.extend(wanted) or reads(wanted)  # type: ignore[method-assign]
+            with anyio.fail_after(5):
+                while {j.status for j in jobs.ledger.get_many(ids).values()} != {"processing"}:
+                    await anyio.sleep(0.05)
+            await anyio.sleep(0.3)
+            read.clear()
+            before = {u: j.progress for u, j in jobs.ledger.get_many(ids).items()}
+            await anyio.sleep(1.0)
+            after = jobs.ledger.get_many(ids)
+            # Polled all along, their progress written as the emulator reports it, and not one read back.
+            assert all(after[u].progress > before[u] for u in ids), (before, after)
+            assert not set(read) & ids, read
+            # Another instance ends one (a webhook delivered there): this one's next look at it reads it afresh.
+            ended = sent[0].task_uuid
+            other = Ledger(ledger_at)
+            try:
+                other.update(ended, status="success", finished_at=time.time(), progress=100,
+                             results=[{"video_uuid": "v-1", "video_url": "https://x/v.mp4", "cost_usd": 0.1}])  # fmt: skip
+            finally:
+                other.close()
+            polled_then = len(polls[ended])
+            await anyio.sleep(1.0)
+            job = jobs.ledger.get(ended)
+    assert job is not None and job.status == "success" and job.progress == 100 and len(job.results) == 1
+    assert ended in read and ended not in jobs.polled_here
+    assert len(polls[ended]) <= polled_then + 1  # looked at once more at most, then left to the instance that ended it

@@ -123,6 +123,10 @@ class JobService:
         self._early: dict[str, float] = {}
         self._sending: set[str] = set()  # jobs whose submission this instance has on its way: not polled meanwhile
         self._seen: dict[str, float] = {}  # the ledger's updated_at of each waited-on job, as last read
+        # The held jobs last read or written here as rendering with nothing come yet: (updated_at, progress) then.
+        # Most of a tick is such jobs still rendering; their progress is moved without reading them again, on
+        # condition that no one wrote them since (Ledger.advance_progress).
+        self._rendering: dict[str, tuple[float, int]] = {}
         self._writes = 0  # write transactions so far: a tick's early read is used only if none came since
         self._not_found: dict[str, int] = {}
         # When a poll here last found each job still rendering (wall clock): with the time its end was noticed,
@@ -189,6 +193,13 @@ class JobService:
         self._due.pop(task_uuid, None)
         self._early.pop(task_uuid, None)
         self._seen_running.pop(task_uuid, None)
+        self._rendering.pop(task_uuid, None)
+
+    def _remember(self, job: JobRecord) -> None:
+        if _rendering_plainly(job) and job.task_uuid in self._held:
+            self._rendering[job.task_uuid] = (job.updated_at, job.progress)
+        else:
+            self._rendering.pop(job.task_uuid, None)
 
     def _schedule(self, lease: PollLease, now: float) -> None:
         open_fate = lease.status in ("pending", "unknown") or lease.submitted_at is None
@@ -315,13 +326,17 @@ class JobService:
         )
         self._writes += 1
         for task_uuid, record in records.items():
-            if task_uuid in self._changed:
-                self._seen[task_uuid] = record.updated_at  # the watch need not wake its waiters again
-            self._notify(task_uuid)
+            self._remember(record)
+            self._changed_here(task_uuid, record.updated_at)
             if record.status in TERMINAL:
                 self._drop(task_uuid)
                 self.finished_at.setdefault(task_uuid, time.monotonic())
         return records
+
+    def _changed_here(self, task_uuid: str, updated_at: float) -> None:
+        if task_uuid in self._changed:
+            self._seen[task_uuid] = updated_at  # the watch need not wake its waiters again
+        self._notify(task_uuid)
 
     def _notify(self, task_uuid: str) -> None:
         event = self._changed.pop(task_uuid, None)
@@ -463,18 +478,50 @@ class JobService:
                     self._schedule(lease, now)
 
     async def _poll_once(self, task_uuids: list[str]) -> None:
-        """One tick: the poll request and the ledger read of the same jobs run side by side."""
+        """One tick: the poll request, and side by side the ledger read of the jobs not known here to be
+        rendering. Those that still are have their progress moved in one write; the rest are merged."""
         self.polls_sent += 1
         jobs: dict[str, JobRecord] = {}
         writes = self._writes
+        unknown = [u for u in task_uuids if u not in self._rendering]
 
         async def read() -> None:
-            jobs.update(await anyio.to_thread.run_sync(self.ledger.poll_states, task_uuids))
+            if unknown:
+                jobs.update(await anyio.to_thread.run_sync(self.ledger.poll_states, unknown))
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(read)
             updates = await self.client.poll(task_uuids)
-        await self._apply_updates(updates, jobs, read_after_writes=writes)
+        rest = await self._advance_rendering(updates)
+        await self._apply_updates(rest, jobs, read_after_writes=writes)
+
+    async def _advance_rendering(self, updates: Mapping[str, TaskUpdate]) -> dict[str, TaskUpdate]:
+        """Move the progress of the jobs known here to be rendering that Runware says still are, without
+        reading them: the updates left to merge (every other one, and any of these written elsewhere since)."""
+        rest: dict[str, TaskUpdate] = {}
+        moves: dict[str, tuple[float, int]] = {}
+        async with self._applying:
+            now = time.time()
+            for task_uuid, update in updates.items():
+                known = self._rendering.get(task_uuid)
+                if known is None or not _says_still_rendering(update):
+                    rest[task_uuid] = update
+                    continue
+                self._seen_running[task_uuid] = now
+                progress = _average_progress(update)
+                if progress is not None and progress != known[1]:
+                    moves[task_uuid] = (known[0], progress)
+            if not moves:
+                return rest
+            moved = await anyio.to_thread.run_sync(self.ledger.advance_progress, moves)
+        for task_uuid, (_, progress) in moves.items():
+            if task_uuid in moved:
+                self._rendering[task_uuid] = (moved[task_uuid], progress)
+                self._changed_here(task_uuid, moved[task_uuid])
+            else:
+                self._rendering.pop(task_uuid, None)
+                rest[task_uuid] = updates[task_uuid]
+        return rest
 
     async def apply_update(self, task_uuid: str, update: TaskUpdate) -> JobRecord | None:
         """Merge what Runware said of one task outside a poll (a webhook's delivery) through the one path a
@@ -499,8 +546,12 @@ class JobService:
     async def _apply_locked(
         self, updates: Mapping[str, TaskUpdate], jobs: Mapping[str, JobRecord] | None, delivered: bool
     ) -> dict[str, JobRecord]:
-        if jobs is None:
-            jobs = await anyio.to_thread.run_sync(self.ledger.poll_states, list(updates))
+        missing = list(updates) if jobs is None else [u for u in updates if u not in jobs]
+        if missing:
+            jobs = {**(jobs or {}), **await anyio.to_thread.run_sync(self.ledger.poll_states, missing)}
+        assert jobs is not None
+        for job in jobs.values():
+            self._remember(job)
         changes: dict[str, dict[str, Any]] = {}
         for task_uuid, update in updates.items():
             job = jobs.get(task_uuid)
@@ -619,11 +670,10 @@ class JobService:
         return {}
 
     def _merge(self, job: JobRecord, update: TaskUpdate) -> dict[str, Any]:
-        if _still_rendering(job, update):
-            # Most of a tick: a job still rendering, as it was. Only its progress may move.
-            progress = [int(i["progress"]) for i in update.items if isinstance(i.get("progress"), (int, float))]
-            average = sum(progress) // len(progress) if progress else job.progress
-            return {"progress": average} if average != job.progress else {}
+        if _rendering_plainly(job) and _says_still_rendering(update):
+            # A job still rendering, as it was. Only its progress may move.
+            average = _average_progress(update)
+            return {"progress": average} if average is not None and average != job.progress else {}
         results = {r["video_uuid"]: r for r in job.results}
         failures = [e for e in job.errors if e.get("result_failure")]
         progress: list[int] = []
@@ -702,14 +752,22 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
-def _still_rendering(job: JobRecord, update: TaskUpdate) -> bool:
-    """Whether the update says only that a job already known to be processing, with no result or failure
-    yet, is still processing (the full merge would change nothing but its progress)."""
+def _rendering_plainly(job: JobRecord) -> bool:
+    """Processing, with no result and no failed result yet: an answer that it still is can change nothing
+    but its progress."""
+    return job.status == "processing" and not job.results and not any(e.get("result_failure") for e in job.errors)
+
+
+def _says_still_rendering(update: TaskUpdate) -> bool:
     return (
-        job.status == "processing" and not job.results and not update.errors and bool(update.items)
+        not update.errors and bool(update.items)
         and all(item.get("status") == "processing" and "error" not in item for item in update.items)
-        and not any(e.get("result_failure") for e in job.errors)
     )  # fmt: skip
+
+
+def _average_progress(update: TaskUpdate) -> int | None:
+    progress = [int(i["progress"]) for i in update.items if isinstance(i.get("progress"), (int, float))]
+    return sum(progress) // len(progress) if progress else None
 
 
 def _settled(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -448,15 +448,37 @@ class Ledger:
                     updated[task_uuid] = _job(after | {"payload": "{}", "estimate": None} if states_only else after)
             # Most of a tick: jobs whose progress alone moved. One statement per slice, not a round trip per job.
             for part in chunks(progressed):
+                given, params = self._engine.rows_table(("text", "bigint"), part)
                 rows = tx.rows(
-                    "UPDATE jobs SET progress = v.column2, updated_at = ?"
-                    f" FROM (VALUES {', '.join(['(?, ?)'] * len(part))}) AS v WHERE jobs.task_uuid = v.column1"
-                    f" RETURNING {returning}", (now, *(value for pair in part for value in pair)),
+                    f"UPDATE jobs SET progress = v.column2, updated_at = ? FROM {given} WHERE jobs.task_uuid = v.column1"
+                    f" RETURNING {returning}", (now, *params),
                 )  # fmt: skip  # noqa: S608
                 for after in rows:
                     updated[after["task_uuid"]] = _job(after | {"payload": "{}", "estimate": None} if states_only else after)
             _add_spend(tx, spend)
         return updated
+
+    def advance_progress(self, moves: Mapping[str, tuple[float, int]]) -> dict[str, float]:
+        """Move the progress of jobs still rendering, given as {task_uuid: (updated_at as last seen, progress)},
+        in one statement per slice and without reading them first: each row moves only if it is still processing
+        and no one has written it since (its ``updated_at`` is the one seen). {task_uuid: updated_at now} of the
+        jobs moved; one left out was written elsewhere meanwhile, and its answer must be merged into a fresh
+        read. Progress does not touch spending, so nothing else needs locking, and each slice of rows (each row,
+        indeed) may commit by itself."""
+        now = time.time()
+        moved: dict[str, float] = {}
+        with self._engine.transaction(write=True, each_statement=True) as tx:
+            for part in chunks(sorted(moves)):
+                given, params = self._engine.rows_table(
+                    ("text", "bigint", "double precision"), [(u, moves[u][1], moves[u][0]) for u in part]
+                )
+                rows = tx.rows(
+                    f"UPDATE jobs SET progress = v.column2, updated_at = ? FROM {given} WHERE jobs.task_uuid ="
+                    " v.column1 AND jobs.updated_at = v.column3 AND jobs.status = 'processing' RETURNING jobs.task_uuid",
+                    (now, *params),
+                )  # fmt: skip  # noqa: S608
+                moved.update((row["task_uuid"], now) for row in rows)
+        return moved
 
     def get(self, task_uuid: str) -> JobRecord | None:
         with self._engine.transaction(write=False) as tx:

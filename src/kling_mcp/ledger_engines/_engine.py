@@ -54,12 +54,18 @@ class Engine(Protocol):
     # SQLite's write transactions already hold the whole database.
     for_update: str
 
-    def transaction(self, *, write: bool) -> AbstractContextManager[Tx]:
-        """A transaction; ``write`` ones exclude every other writer of the same rows until they end."""
+    def transaction(self, *, write: bool, each_statement: bool = False) -> AbstractContextManager[Tx]:
+        """A transaction; ``write`` ones exclude every other writer of the same rows until they end. With
+        ``each_statement``, every statement commits by itself: for writes that need not stand or fall together."""
         ...
 
     def has_table(self, tx: Tx, name: str) -> bool:
         """Whether the ledger's schema holds this table (each engine keeps its own catalogue)."""
+        ...
+
+    def rows_table(self, types: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+        """Rows given as parameters, to join a batch of changes against: a FROM item named ``v`` with
+        columns ``column1``... of these SQL types, and its parameters."""
         ...
 
     def migration_lock(self, tx: Tx) -> None:

@@ -1,7 +1,8 @@
 """The ledger's schema, as a numbered list of migrations that runs on every engine.
 
 Each migration is SQL both engines accept (``DOUBLE PRECISION`` and ``BIGINT`` columns, which
-SQLite stores as REAL and INTEGER), optionally followed by a data step in Python. Opening a
+SQLite stores as REAL and INTEGER), then any PostgreSQL alone runs (storage settings SQLite has
+no counterpart of), optionally followed by a data step in Python. Opening a
 ledger applies, in one transaction under a lock every process honours, the migrations its
 database has not seen yet; a ledger written before versioning (version 0, where migration 1's
 ``IF NOT EXISTS`` finds the tables already there) is upgraded in place.
@@ -35,6 +36,7 @@ class Migration:
     summary: str
     statements: tuple[str, ...]
     data: Callable[[Tx], None] | None = None
+    postgresql_only: tuple[str, ...] = ()
 
 
 def _spend_totals_from_jobs(tx: Tx) -> None:
@@ -152,6 +154,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         "render times: how long after its acknowledgement each finished job was last seen still rendering",
         ("ALTER TABLE jobs ADD COLUMN seen_running_s DOUBLE PRECISION",),
     ),
+    Migration(
+        7,
+        "room in each page of jobs, so that a poll tick's progress writes stay in place",
+        (),
+        # A tick rewrites the row of every job whose progress moved. With free space on the page, PostgreSQL
+        # writes the new version beside the old and leaves the four indexes alone (a HOT update): 500 jobs'
+        # progress took 9.3 ms in full pages, 4.5 ms at 70%. The table grows by about 40%. New pages only:
+        # rows already written are old jobs, not rewritten any more.
+        postgresql_only=("ALTER TABLE jobs SET (fillfactor = 70)",),
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -179,7 +191,8 @@ def migrate(engine: Engine) -> int:
             tx.run(_SCHEMA_TABLE)
             current = schema_version(tx)
             for migration in MIGRATIONS[current:]:
-                for statement in migration.statements:
+                only_here = migration.postgresql_only if engine.name == "postgresql" else ()
+                for statement in migration.statements + only_here:
                     tx.run(statement)
                 if migration.data is not None:
                     migration.data(tx)

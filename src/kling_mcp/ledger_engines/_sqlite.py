@@ -70,8 +70,11 @@ class SqliteEngine:
             raise _unusable(path, exc) from None
 
     @contextmanager
-    def transaction(self, *, write: bool) -> Iterator[_SqliteTx]:
+    def transaction(self, *, write: bool, each_statement: bool = False) -> Iterator[_SqliteTx]:
         with self._lock:
+            if each_statement:  # the connection commits each statement by itself
+                yield _SqliteTx(self._db)
+                return
             self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield _SqliteTx(self._db)
@@ -79,6 +82,10 @@ class SqliteEngine:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def rows_table(self, types: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+        marks = "(" + ", ".join("?" * len(types)) + ")"
+        return f"(VALUES {', '.join([marks] * len(rows))}) AS v", [value for row in rows for value in row]
 
     def has_table(self, tx: Tx, name: str) -> bool:
         return tx.row("SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)) is not None
