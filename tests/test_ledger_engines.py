@@ -486,3 +486,30 @@ def test_an_ended_job_is_not_changed_by_an_answer_merged_from_an_older_read(ledg
     finally:
         ledger.close()
     assert stale == {} and after is not None and after.status == "success" and after.cost_usd == 0.42
+
+
+def test_one_instance_makes_each_storyboard_until_it_falls_silent(ledger_at: Path | str) -> None:
+    ledger = Ledger(ledger_at)
+    try:
+        assert ledger.claim_storyboards("a", lease_s=10) == []  # none active: nothing claimed, nothing written
+        for name, at in (("sb-old", 100.0), ("sb-new", 200.0)):
+            ledger.storyboard_create(name, {"id": name, "status": "running", "updated_at": at}, [job(f"{name}-0", "0.1")])
+        now = time.time()
+        assert [b["id"] for b in ledger.claim_storyboards("a", lease_s=10, now=now)] == ["sb-old", "sb-new"]
+        assert ledger.claim_storyboards("b", lease_s=10, now=now + 5) == []  # a's, and a is alive
+        assert len(ledger.claim_storyboards("a", lease_s=10, now=now + 9)) == 2  # renewed
+        assert ledger.claim_storyboards("b", lease_s=10, now=now + 15) == []
+        assert "a" in ledger.lease_owners()
+        assert [b["id"] for b in ledger.claim_storyboards("b", lease_s=10, now=now + 20)] == ["sb-old", "sb-new"]
+        # A clean shutdown gives them up at once; a storyboard that ended has no maker.
+        assert ledger.release_leases("b") == 2
+        ledger.storyboard_save("sb-old", {"id": "sb-old", "status": "done", "updated_at": 300.0})
+        assert [b["id"] for b in ledger.claim_storyboards("a", lease_s=10, now=now + 21)] == ["sb-new"]
+        # A save names the version it was read at: one made since (a retry, a cancel) is not overwritten.
+        newer = {"id": "sb-new", "status": "cancelled", "updated_at": 400.0}
+        assert ledger.storyboard_save("sb-new", newer, if_updated_at=200.0)
+        assert not ledger.storyboard_save("sb-new", {"id": "sb-new", "status": "running", "updated_at": 401.0},
+                                          if_updated_at=200.0)  # fmt: skip
+        assert ledger.storyboard_get("sb-new") == newer
+    finally:
+        ledger.close()

@@ -143,7 +143,7 @@ def test_a_lease_is_held_by_one_instance_until_its_heartbeat_stops(ledger_at: Pa
         taken = ledger.claim_polls("b", lease_s=10, now=now + 20)  # a silent for 11 s: taken over
         assert [lease.task_uuid for lease in taken] == [record.task_uuid]
         assert ledger.claim_polls("a", lease_s=10, now=now + 21) == []  # a, back, does not get it back
-        assert ledger.release_polls("b") == 1 and len(ledger.claim_polls("a", lease_s=10, now=now + 22)) == 1
+        assert ledger.release_leases("b") == 1 and len(ledger.claim_polls("a", lease_s=10, now=now + 22)) == 1
         ledger.update(record.task_uuid, status="success", finished_at=now)
         assert ledger.claim_polls("a", lease_s=10, now=now + 23) == []  # an ended job is nobody's
     finally:

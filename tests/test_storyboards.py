@@ -42,8 +42,9 @@ async def emu():
 
 
 def settings_for(url: str, tmp_path: Path, **kw: Any) -> Settings:
-    return Settings(api_key=KEY, base_url=url, data_dir=tmp_path / "data", output_dir=tmp_path / "out",
-                    media_roots=[tmp_path / "media"], poll_initial_s=0.1, poll_max_s=0.3, **kw)  # fmt: skip
+    options: dict[str, Any] = dict(api_key=KEY, base_url=url, data_dir=tmp_path / "data", output_dir=tmp_path / "out",
+                                   media_roots=[tmp_path / "media"], poll_initial_s=0.1, poll_max_s=0.3)  # fmt: skip
+    return Settings(**(options | kw))
 
 
 @asynccontextmanager
@@ -240,6 +241,35 @@ async def test_kill_9_between_clips_then_restart_completes_with_three_submission
     assert view["status"] == "done", view
     assert video_submissions(emu) == 3 and all(n == 1 for n in emu.stats_dict()["submissions"].values())
     assert Path(view["output"]["path"]).stat().st_size > 0
+
+
+
+async def test_two_instances_on_one_ledger_make_a_storyboard_once(
+    emu, tmp_path: Path, ledger_at: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kling_mcp.video as video
+
+    taken: list[Any] = []
+    joined: list[Any] = []
+    extract, join = video.extract_frame, video.join
+    monkeypatch.setattr(video, "extract_frame", lambda *a, **k: taken.append(a[2]) or extract(*a, **k))
+    monkeypatch.setattr(video, "join", lambda *a, **k: joined.append(a[1]) or join(*a, **k))
+    shared = {"database_url": ledger_at} if isinstance(ledger_at, str) else {}
+
+    def instance(name: str) -> Settings:
+        # One ledger, each instance its own output folder: what one makes is not found in the other's.
+        return settings_for(emu.url, tmp_path, output_dir=tmp_path / name, **shared)
+
+    async with connect(instance("a")) as a, connect(instance("b")) as b:
+        made = (await a.call_tool("create_storyboard", three_clips(dry_run=False, max_cost_usd=5))).structured_content
+        view = await finish(b, made["storyboard_id"])
+    assert view["status"] == "done", view
+    # Both runners tick over the same storyboard; its lease lets one of them take its frames and join its clips.
+    assert len(taken) == 2 and len(joined) == 1, (taken, joined)
+    maker = Path(view["output"]["path"]).parent
+    assert maker in (tmp_path / "a", tmp_path / "b")
+    assert all(Path(p).is_relative_to(maker) for p in [*taken, *joined])
+    assert video_submissions(emu) == 3 and all(n == 1 for n in emu.stats_dict()["submissions"].values())
 
 
 # -- frames and joins by hand ----------------------------------------------------------------------

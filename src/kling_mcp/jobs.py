@@ -181,12 +181,13 @@ class JobService:
         """Release the leases of processes on this host that no longer run (a crashed server, restarted):
         their jobs are polled again at once, not a lease later. Other hosts' leases expire by themselves."""
         host = socket.gethostname()
-        for owner in await anyio.to_thread.run_sync(self.ledger.poll_owners):
+        for owner in await anyio.to_thread.run_sync(self.ledger.lease_owners):
             owner_host, _, rest = owner.partition("/")
             pid = rest.partition("/")[0]
             if owner != self.instance_id and owner_host == host and pid.isdigit() and not _process_exists(int(pid)):
-                released = await anyio.to_thread.run_sync(self.ledger.release_polls, owner)
-                log.info("Taking over %d job(s) of a kling-mcp process of this host that stopped", released)
+                released = await anyio.to_thread.run_sync(self.ledger.release_leases, owner)
+                log.info("Taking over %d job(s) and storyboard(s) of a kling-mcp process of this host that stopped",
+                         released)  # fmt: skip
 
     def _drop(self, task_uuid: str) -> None:
         self._held.pop(task_uuid, None)
@@ -434,7 +435,7 @@ class JobService:
         finally:
             with anyio.CancelScope(shield=True):
                 try:
-                    await anyio.to_thread.run_sync(self.ledger.release_polls, self.instance_id)
+                    await anyio.to_thread.run_sync(self.ledger.release_leases, self.instance_id)
                 except Exception:  # noqa: BLE001 - a closed or unreachable ledger: the leases expire by themselves
                     log.debug("Polling leases not released; they expire in %g s", self.lease_s)
                 self._held.clear()

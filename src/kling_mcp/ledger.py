@@ -186,6 +186,8 @@ _ADD_SPEND = (
     " SET committed_micros = spend.committed_micros + excluded.committed_micros RETURNING committed_micros"
 )
 _IN_FLIGHT_MARKS = expand(len(IN_FLIGHT))
+# A storyboard still being made, or waiting on a retry (storyboard.ACTIVE): it has a maker, under a lease.
+_ACTIVE_BOARDS = "'running', 'blocked', 'assembling'"
 _STATE_COLUMNS = (
     "task_uuid, model, tool, status, reserve_usd, number_results, results, cost_usd, errors, progress, created_at,"
     " submitted_at, updated_at, finished_at"
@@ -310,8 +312,9 @@ class Ledger:
                 )  # fmt: skip
             if storyboard is not None:
                 board_id, board_status, data = storyboard
+                # Its updated_at is the record's own, which a conditional save names (storyboard_save).
                 tx.run("INSERT INTO storyboards (id, status, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                       (board_id, board_status, json.dumps(data), now, now))  # fmt: skip
+                       (board_id, board_status, json.dumps(data), now, data.get("updated_at") or now))  # fmt: skip
         return rows
 
     def promote_planned(self, job: JobRecord) -> bool:
@@ -363,17 +366,37 @@ class Ledger:
             row = tx.row("SELECT data FROM storyboards WHERE id = ?", (board_id,))
         return json.loads(row["data"]) if row else None
 
-    def storyboard_save(self, board_id: str, data: dict[str, Any]) -> None:
+    def storyboard_save(self, board_id: str, data: dict[str, Any], *, if_updated_at: float | None = None) -> bool:
+        """Write a storyboard (its ``updated_at`` is the record's own). With ``if_updated_at``, only if no one
+        saved it since it was read at that version: False, and nothing written, if someone did."""
+        sql = "UPDATE storyboards SET status = ?, data = ?, updated_at = ? WHERE id = ?"
+        params: tuple[Any, ...] = (str(data["status"]), json.dumps(data), float(data["updated_at"]), board_id)
+        if if_updated_at is not None:
+            sql, params = sql + " AND updated_at = ?", (*params, if_updated_at)
         with self._engine.transaction(write=True) as tx:
-            tx.run("UPDATE storyboards SET status = ?, data = ?, updated_at = ? WHERE id = ?",
-                   (str(data["status"]), json.dumps(data), time.time(), board_id))  # fmt: skip
+            return tx.run(sql, params) == 1
 
     def storyboards_active(self) -> list[dict[str, Any]]:
         """Storyboards still being made (or waiting on a retry), oldest first."""
         with self._engine.transaction(write=False) as tx:
-            rows = tx.rows("SELECT data FROM storyboards WHERE status IN ('running', 'blocked', 'assembling')"
-                           " ORDER BY created_at")  # fmt: skip
+            rows = tx.rows(f"SELECT data FROM storyboards WHERE status IN ({_ACTIVE_BOARDS}) ORDER BY created_at")  # noqa: S608
         return [json.loads(r["data"]) for r in rows]
+
+    def claim_storyboards(self, owner: str, *, lease_s: float, now: float | None = None) -> list[dict[str, Any]]:
+        """The active storyboards ``owner`` makes from now on, oldest first, its heartbeat renewed on each: those
+        it made already, those no one makes, and those whose maker has been silent for ``lease_s`` (taken over).
+        One statement, so that no two instances come away with the same storyboard."""
+        now = time.time() if now is None else now
+        with self._engine.transaction(write=False) as tx:
+            if tx.row(f"SELECT 1 AS found FROM storyboards WHERE status IN ({_ACTIVE_BOARDS}) LIMIT 1") is None:  # noqa: S608
+                return []  # the usual case: no write lock taken every tick for nothing
+        with self._engine.transaction(write=True) as tx:
+            rows = tx.rows(
+                f"UPDATE storyboards SET runner = ?, runner_heartbeat = ? WHERE status IN ({_ACTIVE_BOARDS})"  # noqa: S608
+                " AND (runner IS NULL OR runner = ? OR runner_heartbeat < ?) RETURNING data, created_at",
+                (owner, now, owner, now - lease_s),
+            )  # fmt: skip
+        return [json.loads(r["data"]) for r in sorted(rows, key=lambda r: r["created_at"])]
 
     def check_caps(self, reserve: Decimal, *, daily_cap: Decimal | None, total_cap: Decimal | None) -> None:
         """Raise SpendCapExceeded if a job reserving this much would not fit now. Advisory (the
@@ -585,17 +608,22 @@ class Ledger:
             log.warning("Taking over %d job(s) from an instance silent for over %g s", int(taken["n"]), lease_s)
         return claimed
 
-    def poll_owners(self) -> list[str]:
-        """The instances that hold leases of jobs in flight."""
+    def lease_owners(self) -> list[str]:
+        """The instances that hold leases: of jobs in flight, or of storyboards being made."""
         with self._engine.transaction(write=False) as tx:
-            rows = tx.rows(f"SELECT DISTINCT poll_owner FROM jobs WHERE status IN ({_IN_FLIGHT_MARKS})"  # noqa: S608
+            rows = tx.rows(f"SELECT DISTINCT poll_owner AS owner FROM jobs WHERE status IN ({_IN_FLIGHT_MARKS})"  # noqa: S608
                            " AND poll_owner IS NOT NULL", IN_FLIGHT)  # fmt: skip
-        return sorted(r["poll_owner"] for r in rows)
+            rows += tx.rows(f"SELECT DISTINCT runner AS owner FROM storyboards WHERE status IN ({_ACTIVE_BOARDS})"  # noqa: S608
+                            " AND runner IS NOT NULL")  # fmt: skip
+        return sorted({r["owner"] for r in rows})
 
-    def release_polls(self, owner: str) -> int:
-        """Give up every lease ``owner`` holds (a clean shutdown), so that others take its jobs at once."""
+    def release_leases(self, owner: str) -> int:
+        """Give up every lease ``owner`` holds, of jobs and of storyboards (a clean shutdown, or a process found
+        dead), so that others take its work at once: how many."""
         with self._engine.transaction(write=True) as tx:
-            return tx.run("UPDATE jobs SET poll_owner = NULL, poll_heartbeat = NULL WHERE poll_owner = ?", (owner,))
+            jobs = tx.run("UPDATE jobs SET poll_owner = NULL, poll_heartbeat = NULL WHERE poll_owner = ?", (owner,))
+            boards = tx.run("UPDATE storyboards SET runner = NULL, runner_heartbeat = NULL WHERE runner = ?", (owner,))
+        return jobs + boards
 
     def render_samples(self, limit: int = 2000) -> dict[str, list[RenderSample]]:
         """Per model, what its latest successful jobs showed of their render time: when each was last

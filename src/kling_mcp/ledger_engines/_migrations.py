@@ -164,6 +164,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         # rows already written are old jobs, not rewritten any more.
         postgresql_only=("ALTER TABLE jobs SET (fillfactor = 70)",),
     ),
+    Migration(
+        8,
+        "storyboard makers: the instance that makes each storyboard, and its last heartbeat",
+        (
+            "ALTER TABLE storyboards ADD COLUMN runner TEXT",
+            "ALTER TABLE storyboards ADD COLUMN runner_heartbeat DOUBLE PRECISION",
+        ),
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 

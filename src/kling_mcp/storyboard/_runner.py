@@ -5,6 +5,12 @@ Everything it does is derived from the ledger (a clip's job and its status) and 
 wrote, so it picks up where it was after a restart or a ``kill -9`` at any point. A planned
 clip leaves only through the job service's one-way promotion of its planned job, so no clip is
 ever sent twice, whichever process (or how many) runs the storyboard.
+
+Of several instances sharing a ledger, one makes each storyboard, under a lease renewed every tick;
+another takes it over once that one stops (at once if it shut down cleanly, or was a process of the
+same host). So frames are taken and clips joined once. A save names the version it was read at, and
+is refused if a tool call (a retry, a cancel) saved the storyboard meanwhile: the next tick starts
+from that.
 """
 
 from __future__ import annotations
@@ -55,19 +61,31 @@ class StoryboardRunner:
     async def _loop(self) -> None:
         if isinstance(self.ledger, UnavailableLedger):
             return  # no storyboards can be read; the tools say why
-        while True:
-            if not self.videos.jobs.client.has_key:
-                await anyio.sleep(self.tick_s * 5)
-                continue
-            try:
-                active = await anyio.to_thread.run_sync(self.ledger.storyboards_active)
-                for data in active:
-                    await self.advance(StoryboardRecord.from_json(data))
-            except Exception:  # one storyboard's trouble must not stop the others
-                log.exception("Advancing storyboards failed; will try again")
-            with anyio.move_on_after(self.tick_s):
-                await self.boards.wake.wait()
-            self.boards.wake = anyio.Event()
+        jobs = self.videos.jobs
+        async with anyio.create_task_group() as steps:
+            while True:
+                if not jobs.client.has_key:
+                    await anyio.sleep(self.tick_s * 5)
+                    continue
+                try:
+                    mine = await anyio.to_thread.run_sync(
+                        lambda: self.ledger.claim_storyboards(jobs.instance_id, lease_s=jobs.lease_s)
+                    )
+                    for data in mine:
+                        # Each in a task of its own: a long assembly holds up neither the others nor the heartbeat.
+                        if data["id"] not in self._busy:
+                            steps.start_soon(self._advance_logged, StoryboardRecord.from_json(data))
+                except Exception:  # the ledger's trouble must not stop the runner
+                    log.exception("Reading storyboards failed; will try again")
+                with anyio.move_on_after(self.tick_s):
+                    await self.boards.wake.wait()
+                self.boards.wake = anyio.Event()
+
+    async def _advance_logged(self, record: StoryboardRecord) -> None:
+        try:
+            await self.advance(record)
+        except Exception:  # one storyboard's trouble must not stop the others
+            log.exception("Advancing storyboard %s failed; will try again", record.id)
 
     async def advance(self, record: StoryboardRecord) -> None:
         """One step for every clip that can take one; then, once all are made, the assembly."""
@@ -111,8 +129,8 @@ class StoryboardRunner:
             status = "blocked" if stuck else "running"
             if status != record.status:
                 record.status, changed = status, True
-        if changed:
-            await self.boards.save(record)
+        if changed and not await self.boards.save(record, if_unchanged=True):
+            log.info("Storyboard %s was changed meanwhile; its next step starts from that", record.id)
 
     async def _job(self, clip: ClipState) -> JobRecord | None:
         return await anyio.to_thread.run_sync(self.ledger.get, clip.task_uuid)
@@ -159,7 +177,8 @@ class StoryboardRunner:
         from ..video import VideoError, contact_sheet, join
 
         record.status = "assembling"
-        await self.boards.save(record)
+        if not await self.boards.save(record, if_unchanged=True):
+            return  # cancelled, or taken over, meanwhile
         try:
             paths = [await self._save_clip(record, job, index) for index, job in jobs.items() if job is not None]
             name = _folder(record)

@@ -153,9 +153,15 @@ class StoryboardService:
         data = await anyio.to_thread.run_sync(self.ledger.storyboard_get, storyboard_id)
         return StoryboardRecord.from_json(data) if data is not None else None
 
-    async def save(self, record: StoryboardRecord) -> None:
-        record.updated_at = time.time()
-        await anyio.to_thread.run_sync(self.ledger.storyboard_save, record.id, record.to_json())
+    async def save(self, record: StoryboardRecord, *, if_unchanged: bool = False) -> bool:
+        """Write the record. With ``if_unchanged`` (the runner's saves), only if no one saved it since it was
+        read: False, nothing written, if someone did (a retry or a cancel, or an instance that took it over)."""
+        read_at, record.updated_at = record.updated_at, time.time()
+        saved = await anyio.to_thread.run_sync(lambda: self.ledger.storyboard_save(
+            record.id, record.to_json(), if_updated_at=read_at if if_unchanged else None))  # fmt: skip
+        if not saved:
+            record.updated_at = read_at
+        return saved
 
     async def check_retry(
         self, record: StoryboardRecord, index: int, changes: Mapping[str, Any] | None, sandbox: Sandbox,
