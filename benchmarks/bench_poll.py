@@ -13,6 +13,8 @@
    a lone job at most 4 requests, its notice delay at most 10% of its render time; 50 jobs at most
    1.2 requests per video. With no history, no schedule of 3 polls can meet the lone job's: see
    _best_possible_lone_job.
+3. How soon a waiter on another instance learns that a job ended: on SQLite from the ledger read every
+   0.5 s; on PostgreSQL as the end commits (LISTEN/NOTIFY).
 """
 
 from __future__ import annotations
@@ -268,14 +270,66 @@ def _best_possible_lone_job(polls: int = 3, lo: float = 30.0, hi: float = 90.0, 
     return best / (hi - lo)
 
 
+async def _told_elsewhere(location: Path | str, n: int = 20) -> list[float]:
+    """``n`` jobs polled by one instance and waited on from another: how long after the poller wrote each end
+    the waiter returned (ms)."""
+    async with run_emulator(api_key=KEY, job_seconds=(0.5, 1.5), seed=3) as emu:
+        ledgers = [Ledger(location), Ledger(location)]
+        clients = [RunwareClient(KEY, emu.url), RunwareClient(KEY, emu.url)]
+        poller, waiter = (JobService(c, led, poll_initial_s=0.1, poll_max_s=0.3, default_render_s=(0.5, 1.5))
+                          for c, led in zip(clients, ledgers, strict=True))  # fmt: skip
+        delays: list[float] = []
+        try:
+            async with anyio.create_task_group() as tg:
+                await poller.start(tg)
+                await waiter.start(tg)
+                await anyio.sleep(0.5)  # the waiter's change feed connects
+                ids = await _submit_many(poller, n)
+
+                async def wait(task_id: str) -> None:
+                    await waiter.wait(task_id, 30)
+                    delays.append((time.monotonic() - poller.finished_at[task_id]) * 1000)
+
+                async with anyio.create_task_group() as waits:
+                    for task_id in ids:
+                        waits.start_soon(wait, task_id)
+                tg.cancel_scope.cancel()
+        finally:
+            for closing in clients:
+                await closing.aclose()
+            for led in ledgers:
+                led.close()
+    return delays
+
+
+def _told_table(database_url: str | None) -> None:
+    print("\nA waiter on another instance learns that a job ended (20 jobs), ms after the poller wrote it:")
+    print(f"{'engine':>11} {'p50':>7} {'max':>7}")
+    for engine, dsn in [("sqlite", None)] + ([("postgresql", database_url)] if database_url else []):
+        with tempfile.TemporaryDirectory() as tmp:
+            schema = None
+            location: Path | str = Path(tmp) / "l.db"
+            if dsn is not None:
+                location, schema = _fresh_schema(dsn)
+            try:
+                delays = anyio.run(_told_elsewhere, location)
+            finally:
+                if schema is not None:
+                    _drop_schema(dsn, schema)  # type: ignore[arg-type]
+        print(f"{engine:>11} {statistics.median(delays):>7.1f} {max(delays):>7.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ticks", type=int, nargs="*", default=[100, 500])
     parser.add_argument("--jobs", type=int, nargs="*", default=[1, 10, 50])
     parser.add_argument("--database-url", default=os.environ.get("KLING_MCP_TEST_DATABASE_URL") or None)
+    parser.add_argument("--no-told", dest="told", action="store_false", help="skip the waiter-elsewhere table")
     args = parser.parse_args()
     if args.ticks:
         _tick_table(args.ticks, args.database_url)
+    if args.told:
+        _told_table(args.database_url)
     if args.jobs:
         _requests_table(args.jobs)
         print(f"\nWith no history, the best any 3 polls (4 requests) can do for a render anywhere in 30-90 s: "

@@ -215,3 +215,26 @@ async def test_a_tick_moves_rendering_jobs_without_reading_them_and_never_over_a
     assert job is not None and job.status == "success" and job.progress == 100 and len(job.results) == 1
     assert ended in read and ended not in jobs.polled_here
     assert len(polls[ended]) <= polled_then + 1  # looked at once more at most, then left to the instance that ended it
+
+
+async def test_on_postgresql_a_waiter_elsewhere_is_told_of_an_end_as_it_commits(postgres_url: str, postgres_dsn: str) -> None:
+    import psycopg
+
+    async with run_emulator(api_key=KEY, job_seconds=(0.6, 0.6), seed=10) as emu:
+        # The other instance's safety read of the ledger comes every 30 s: only the change feed can tell it sooner.
+        async with service(emu.url, postgres_url) as poller, service(emu.url, postgres_url, watch_interval_s=30.0) as waiter:
+            with anyio.fail_after(5):
+                while not waiter._listening:  # noqa: SLF001 - the feed connects in the background
+                    await anyio.sleep(0.02)
+            job = await poller.submit(request(), "text_to_video")
+            done, ended = await waiter.wait(job.task_uuid, 10)
+            told_after = time.monotonic() - poller.finished_at[job.task_uuid]
+            assert ended and done is not None and done.status == "success" and told_after < 0.5, told_after
+
+            # Its listening connection dropped (a database restart, a proxy's idle timeout): an end written while
+            # no one listened is still learnt, once the feed is back.
+            second = await poller.submit(request(), "text_to_video")
+            with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'")
+            done, ended = await waiter.wait(second.task_uuid, 10)
+    assert ended and done is not None and done.status == "success"

@@ -6,7 +6,8 @@ is polled by one instance at a time, the holder of its lease in the ledger; an i
 renews its leases with a heartbeat, and takes over the jobs of one that stopped sending
 it. An instance polls the jobs it holds together, one HTTP request per tick, each job on
 its own schedule (``_poll_schedule``), and reads and writes the ledger once per tick.
-Waiters see every job, whoever polls it, through one batched watch of the ledger.
+Waiters see every job, whoever polls it: on PostgreSQL, told of each change as it commits (LISTEN/NOTIFY),
+and otherwise through one batched watch of the ledger.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ DEFAULT_STALLED_AFTER_S = 3 * 3600.0
 DEFAULT_LEASE_S = 30.0
 # How often waiters' jobs are read back from the ledger, to see what other instances wrote.
 WATCH_INTERVAL_S = 0.5
+# While the ledger's change feed listens (PostgreSQL), waiters learn of other instances' changes from it as
+# they commit; the read is then only a safety net, this often.
+FEED_WATCH_INTERVAL_S = 5.0
 # Render-time history is read again this often.
 HISTORY_REFRESH_S = 60.0
 
@@ -134,6 +138,7 @@ class JobService:
         self._seen_running: dict[str, float] = {}
         self._last_send: dict[str, float] = {}
         self._changed: dict[str, anyio.Event] = {}
+        self._listening = False  # whether the ledger's change feed tells this instance of others' changes
         self._wake = anyio.Event()
         self.polls_sent = 0
         self.resends = 0  # submissions sent again because Runware's record showed they never arrived
@@ -401,14 +406,37 @@ class JobService:
         return job, ended
 
     async def _watch_loop(self) -> None:
-        """Wake the waiters of jobs another instance changed: one read of every waited-on job per interval."""
+        """Wake the waiters of jobs another instance changed: as the ledger's change feed tells of them, and
+        through one read of every waited-on job per interval (only a safety net while the feed listens)."""
+        try:
+            feed = self.ledger.change_feed()
+        except LedgerUnavailable:
+            feed = None
+        async with anyio.create_task_group() as tg:
+            if feed is not None:
+                tg.start_soon(feed.follow, self._heard, self._feed_listens)
+            await self._read_waited_loop()
+
+    def _heard(self, task_uuids: list[str]) -> None:
+        for task_uuid in task_uuids:
+            self._notify(task_uuid)
+
+    def _feed_listens(self, listening: bool) -> None:
+        if listening and not self._listening:
+            for task_uuid in list(self._changed):  # what changed while no one listened: each waiter reads once
+                self._notify(task_uuid)
+        self._listening = listening
+
+    async def _read_waited_loop(self) -> None:
+        read_at = time.monotonic()
         while True:
             await anyio.sleep(self.watch_interval_s)
             for task_uuid in set(self._seen) - set(self._changed):
                 del self._seen[task_uuid]
             waited = list(self._changed)
-            if not waited:
+            if not waited or (self._listening and time.monotonic() - read_at < FEED_WATCH_INTERVAL_S):
                 continue
+            read_at = time.monotonic()
             try:
                 records = await anyio.to_thread.run_sync(self.ledger.poll_states, waited)
             except LedgerUnavailable:

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from ._poll_schedule import RenderSample
 from .ledger_engines import (
-    TOTAL_PERIOD, LedgerUnavailable, Row, Tx, chunks, expand, migrate, open_engine, spend_period_of_day,
+    TOTAL_PERIOD, ChangeFeed, LedgerUnavailable, Row, Tx, chunks, expand, migrate, open_engine, spend_period_of_day,
 )  # fmt: skip
 
 log = logging.getLogger("kling_mcp.ledger")
@@ -249,6 +249,11 @@ class Ledger:
     def close(self) -> None:
         self._engine.close()
 
+    def change_feed(self) -> ChangeFeed | None:
+        """The jobs any instance changes (other than their progress), as each change commits: PostgreSQL's
+        LISTEN/NOTIFY. None on SQLite, whose instances share one machine and read each other's changes."""
+        return self._engine.change_feed()
+
     def info(self) -> LedgerInfo:
         with self._engine.transaction(write=False) as tx:
             jobs = tx.row("SELECT COUNT(*) AS n FROM jobs")
@@ -444,6 +449,7 @@ class Ledger:
                     current[row["task_uuid"]] = row
             spend: dict[str, int] = defaultdict(int)
             progressed: list[tuple[str, int]] = []
+            announced: list[str] = []  # changed in more than progress: waiters elsewhere are told
             for task_uuid in wanted:
                 before = current.get(task_uuid)
                 if before is None or (keep_ended and before["status"] in TERMINAL):
@@ -469,6 +475,7 @@ class Ledger:
                                (*values, task_uuid))  # fmt: skip
                 if after is not None:
                     updated[task_uuid] = _job(after | {"payload": "{}", "estimate": None} if states_only else after)
+                    announced.append(task_uuid)
             # Most of a tick: jobs whose progress alone moved. One statement per slice, not a round trip per job.
             for part in chunks(progressed):
                 given, params = self._engine.rows_table(("text", "bigint"), part)
@@ -479,6 +486,7 @@ class Ledger:
                 for after in rows:
                     updated[after["task_uuid"]] = _job(after | {"payload": "{}", "estimate": None} if states_only else after)
             _add_spend(tx, spend)
+            self._engine.announce(tx, announced)
         return updated
 
     def advance_progress(self, moves: Mapping[str, tuple[float, int]]) -> dict[str, float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._engine import Engine, LedgerUnavailable, Row, Tx, chunks, expand
+from ._engine import ChangeFeed, Engine, LedgerUnavailable, Row, Tx, chunks, expand
 from ._migrations import LATEST, MIGRATIONS, TOTAL_PERIOD, Migration, migrate, schema_version, spend_period_of_day
 from ._postgres import is_postgres_url
 from ._sqlite import SqliteEngine
@@ -20,6 +20,6 @@ def open_engine(location: Path | str) -> Engine:
 
 
 __all__ = [
-    "LATEST", "MIGRATIONS", "TOTAL_PERIOD", "Engine", "LedgerUnavailable", "Migration", "Row", "Tx", "chunks",
+    "LATEST", "MIGRATIONS", "TOTAL_PERIOD", "ChangeFeed", "Engine", "LedgerUnavailable", "Migration", "Row", "Tx", "chunks",
     "expand", "is_postgres_url", "migrate", "open_engine", "schema_version", "spend_period_of_day",
 ]  # fmt: skip

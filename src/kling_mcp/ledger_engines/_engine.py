@@ -8,7 +8,7 @@ columns). An engine translates the placeholders and supplies the few clauses tha
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -48,6 +48,13 @@ class Tx(Protocol):
     def run_many(self, sql: str, params: Sequence[Params]) -> None: ...
 
 
+class ChangeFeed(Protocol):
+    async def follow(self, heard: Callable[[list[str]], None], live: Callable[[bool], None]) -> None:
+        """Call ``heard`` with the task ids of each change announced, until cancelled; ``live`` says whether the
+        feed is listening (changes announced while it is not are not heard)."""
+        ...
+
+
 class Engine(Protocol):
     name: str  # "sqlite" or "postgresql"
     # Appended to a SELECT that reads rows the transaction will change: PostgreSQL locks them;
@@ -61,6 +68,15 @@ class Engine(Protocol):
 
     def has_table(self, tx: Tx, name: str) -> bool:
         """Whether the ledger's schema holds this table (each engine keeps its own catalogue)."""
+        ...
+
+    def announce(self, tx: Tx, task_uuids: Sequence[str]) -> None:
+        """Tell every instance following the ledger's changes (``change_feed``), once this transaction commits,
+        that these jobs changed."""
+        ...
+
+    def change_feed(self) -> ChangeFeed | None:
+        """What other instances change, as they commit; None where the engine cannot tell (SQLite)."""
         ...
 
     def rows_table(self, types: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:

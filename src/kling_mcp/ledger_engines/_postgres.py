@@ -13,9 +13,14 @@ PostgreSQL URL is configured.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+import hashlib
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+import anyio
 
 from ._engine import LedgerUnavailable, Params, Row, Tx
 
@@ -34,6 +39,14 @@ SESSION_SETTINGS = (
 POOL_MAX = 8
 # Migrations of every instance queue on this transaction-level advisory lock ("kling" in ASCII).
 MIGRATION_LOCK_KEY = 0x6B6C696E67
+# A NOTIFY payload holds under 8,000 bytes: task ids are sent this many characters at a time.
+NOTIFY_PAYLOAD_CHARS = 7000
+# The change feed's connection is checked this often when nothing is heard, and made again this long after
+# it failed.
+FEED_KEEPALIVE_S = 20.0
+FEED_RECONNECT_S = 2.0
+
+log = logging.getLogger("kling_mcp.ledger")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -115,6 +128,7 @@ class PostgresEngine:
         try:
             with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S) as probe:
                 self._version = str(probe.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+                schema = str(probe.execute("SELECT current_schema()").fetchone()[0])  # type: ignore[index]
         except psycopg.Error as exc:
             reason = _without_password(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url)
             raise LedgerUnavailable(
@@ -134,6 +148,22 @@ class PostgresEngine:
             open=False,
         )
         self._pool.open(wait=True, timeout=POOL_WAIT_S)
+        # Notifications go to every listener of the database; one channel per schema keeps ledgers apart.
+        self.channel = "kling_mcp_jobs_" + hashlib.sha256(schema.encode()).hexdigest()[:16]
+
+    def announce(self, tx: Tx, task_uuids: Sequence[str]) -> None:
+        batch: list[str] = []
+        for task_uuid in [*task_uuids, None]:
+            if batch and (task_uuid is None or sum(map(len, batch)) + len(batch) + len(task_uuid) > NOTIFY_PAYLOAD_CHARS):
+                tx.run("SELECT pg_notify(?, ?)", (self.channel, ",".join(batch)))  # sent when the transaction commits
+                batch = []
+            if task_uuid is not None:
+                batch.append(task_uuid)
+
+    def change_feed(self) -> PostgresChangeFeed | None:
+        if sys.platform == "win32":
+            return None  # psycopg's async connections need a selector event loop, not Windows' default
+        return PostgresChangeFeed(self._url, self._where, self.channel)
 
     @contextmanager
     def transaction(self, *, write: bool, each_statement: bool = False) -> Iterator[_PostgresTx]:
@@ -181,3 +211,37 @@ class PostgresEngine:
 
     def close(self) -> None:
         self._pool.close()
+
+
+class PostgresChangeFeed:
+    """The jobs other instances change, as they commit: LISTEN on the ledger's channel, over a connection
+    of its own (outside the pool), made again whenever it fails."""
+
+    def __init__(self, url: str, where: str, channel: str) -> None:
+        self._url, self._where, self._channel = url, where, channel
+
+    async def follow(self, heard: Callable[[list[str]], None], live: Callable[[bool], None]) -> None:
+        """Call ``heard`` with the task ids of every change announced, until cancelled; ``live`` says whether
+        the feed is listening (changes announced while it was not are not heard: the caller reads them)."""
+        import psycopg
+
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+                ) as connection:
+                    await connection.execute(f'LISTEN "{self._channel}"')
+                    live(True)
+                    while True:
+                        async for note in connection.notifies(timeout=FEED_KEEPALIVE_S):
+                            heard(note.payload.split(","))
+                        with anyio.fail_after(CONNECT_TIMEOUT_S):  # a connection silently gone is found here
+                            await connection.execute("SELECT 1")
+            except (psycopg.Error, OSError, TimeoutError) as exc:
+                reason = _without_password(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                                           self._url)  # fmt: skip
+                log.warning("Listening for job changes at %s failed (%s); other instances' changes are read every "
+                            "few seconds until it is back", self._where, reason)  # fmt: skip
+            finally:
+                live(False)
+            await anyio.sleep(FEED_RECONNECT_S)

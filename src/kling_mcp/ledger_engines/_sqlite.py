@@ -83,6 +83,12 @@ class SqliteEngine:
                 raise
             self._db.execute("COMMIT")
 
+    def announce(self, tx: Tx, task_uuids: Sequence[str]) -> None:
+        """Instances on one SQLite file read each other's changes from it: there is no one to tell."""
+
+    def change_feed(self) -> None:
+        return None
+
     def rows_table(self, types: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
         marks = "(" + ", ".join("?" * len(types)) + ")"
         return f"(VALUES {', '.join([marks] * len(rows))}) AS v", [value for row in rows for value in row]
