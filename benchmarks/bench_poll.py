@@ -66,7 +66,8 @@ async def _submit_many(jobs: JobService, n: int) -> list[str]:
 async def _tick_times(url: str, location: Path | str, n: int, rounds: int = 15) -> tuple[float, float, float]:
     """Median milliseconds of a poller tick over ``n`` running jobs, and of a bare POST of its body; and the
     median number of jobs a tick wrote. Ticks are a second apart, so that every job's progress has moved
-    (renders of 30-90 s), as between real polls: a tick writes its jobs, not only reads them."""
+    (renders of 30-90 s), as between real polls: a tick writes its jobs, not only reads them. Each POST
+    follows a pause as well, so that both are timed from the same idle state."""
     ledger = Ledger(location)
     written: list[int] = []
     for method in ("advance_progress", "update_many"):
@@ -93,6 +94,7 @@ async def _tick_times(url: str, location: Path | str, n: int, rounds: int = 15) 
                     await jobs._poll_once(ids)  # noqa: SLF001 - one tick, as the poll loop runs it
                     ticks.append(time.perf_counter() - started)
                     writes.append(sum(written))
+                    await anyio.sleep(0.5)  # the POST, too, after a pause: neither finds the other's warm caches
                     started = time.perf_counter()
                     (await http.post(url, json=body)).raise_for_status()
                     posts.append(time.perf_counter() - started)
