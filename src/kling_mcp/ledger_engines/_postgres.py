@@ -42,9 +42,9 @@ MIGRATION_LOCK_KEY = 0x6B6C696E67
 # A NOTIFY payload holds under 8,000 bytes: task ids are sent this many characters at a time.
 NOTIFY_PAYLOAD_CHARS = 7000
 # The change feed's connection is checked this often when nothing is heard, and made again this long after
-# it failed.
+# it failed (twice as long after each failure in a row, up to the last).
 FEED_KEEPALIVE_S = 20.0
-FEED_RECONNECT_S = 2.0
+FEED_RECONNECT_S = (2.0, 60.0)
 
 log = logging.getLogger("kling_mcp.ledger")
 
@@ -225,6 +225,7 @@ class PostgresChangeFeed:
         the feed is listening (changes announced while it was not are not heard: the caller reads them)."""
         import psycopg
 
+        pause = FEED_RECONNECT_S[0]
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
@@ -232,6 +233,7 @@ class PostgresChangeFeed:
                 ) as connection:
                     await connection.execute(f'LISTEN "{self._channel}"')
                     live(True)
+                    pause = FEED_RECONNECT_S[0]
                     while True:
                         async for note in connection.notifies(timeout=FEED_KEEPALIVE_S):
                             heard(note.payload.split(","))
@@ -240,8 +242,9 @@ class PostgresChangeFeed:
             except (psycopg.Error, OSError, TimeoutError) as exc:
                 reason = _without_password(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
                                            self._url)  # fmt: skip
-                log.warning("Listening for job changes at %s failed (%s); other instances' changes are read every "
-                            "few seconds until it is back", self._where, reason)  # fmt: skip
+                log.warning("Listening for job changes at %s failed (%s); trying again in %g s, and reading other "
+                            "instances' changes from the ledger meanwhile", self._where, reason, pause)  # fmt: skip
             finally:
                 live(False)
-            await anyio.sleep(FEED_RECONNECT_S)
+            await anyio.sleep(pause)
+            pause = min(2 * pause, FEED_RECONNECT_S[1])
