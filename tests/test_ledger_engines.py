@@ -513,3 +513,23 @@ def test_one_instance_makes_each_storyboard_until_it_falls_silent(ledger_at: Pat
         assert ledger.storyboard_get("sb-new") == newer
     finally:
         ledger.close()
+
+
+def test_postgresql_announces_each_change_but_progress_to_every_listener(postgres_url: str) -> None:
+    import psycopg
+
+    ledger = Ledger(postgres_url)
+    try:
+        ids = [f"t-{n:03d}-{'x' * 30}" for n in range(300)]  # more than one NOTIFY payload's worth
+        for task_uuid in ids:
+            ledger.record_new(job(task_uuid, "0.1"))
+        with psycopg.connect(postgres_url, autocommit=True) as listener:
+            listener.execute(f'LISTEN "{ledger._engine.channel}"')  # noqa: SLF001
+            seen = {u: j.updated_at for u, j in ledger.update_many({u: {"status": "processing"} for u in ids}).items()}
+            ledger.advance_progress({u: (seen[u], 50) for u in ids})  # progress alone: no one is told
+            ledger.update(ids[0], status="success", finished_at=time.time())
+            heard = [n.payload.split(",") for n in listener.notifies(timeout=1.0)]
+    finally:
+        ledger.close()
+    assert all(len(",".join(p)) < 8000 for p in heard) and len(heard) >= 3
+    assert sorted(u for p in heard for u in p) == sorted([*ids, ids[0]])

@@ -20,6 +20,6 @@ def open_engine(location: Path | str) -> Engine:
 
 
 __all__ = [
-    "LATEST", "MIGRATIONS", "TOTAL_PERIOD", "ChangeFeed", "Engine", "LedgerUnavailable", "Migration", "Row", "Tx", "chunks",
-    "expand", "is_postgres_url", "migrate", "open_engine", "schema_version", "spend_period_of_day",
+    "LATEST", "MIGRATIONS", "TOTAL_PERIOD", "ChangeFeed", "Engine", "LedgerUnavailable", "Migration", "Row", "Tx",
+    "chunks", "expand", "is_postgres_url", "migrate", "open_engine", "schema_version", "spend_period_of_day",
 ]  # fmt: skip

@@ -152,13 +152,17 @@ class PostgresEngine:
         self.channel = "kling_mcp_jobs_" + hashlib.sha256(schema.encode()).hexdigest()[:16]
 
     def announce(self, tx: Tx, task_uuids: Sequence[str]) -> None:
-        batch: list[str] = []
-        for task_uuid in [*task_uuids, None]:
-            if batch and (task_uuid is None or sum(map(len, batch)) + len(batch) + len(task_uuid) > NOTIFY_PAYLOAD_CHARS):
-                tx.run("SELECT pg_notify(?, ?)", (self.channel, ",".join(batch)))  # sent when the transaction commits
-                batch = []
-            if task_uuid is not None:
-                batch.append(task_uuid)
+        payloads: list[list[str]] = [[]]
+        length = 0
+        for task_uuid in task_uuids:
+            if payloads[-1] and length + 1 + len(task_uuid) > NOTIFY_PAYLOAD_CHARS:
+                payloads.append([])
+                length = 0
+            payloads[-1].append(task_uuid)
+            length += 1 + len(task_uuid)
+        for payload in payloads:
+            if payload:  # sent when the transaction commits
+                tx.run("SELECT pg_notify(?, ?)", (self.channel, ",".join(payload)))
 
     def change_feed(self) -> PostgresChangeFeed | None:
         if sys.platform == "win32":
@@ -231,7 +235,8 @@ class PostgresChangeFeed:
                 async with await psycopg.AsyncConnection.connect(
                     self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
                 ) as connection:
-                    await connection.execute(f'LISTEN "{self._channel}"')
+                    with anyio.fail_after(CONNECT_TIMEOUT_S):
+                        await connection.execute(f'LISTEN "{self._channel}"')
                     live(True)
                     pause = FEED_RECONNECT_S[0]
                     while True:
