@@ -75,7 +75,8 @@ class Settings(BaseSettings):
         30.0,
         gt=0,
         validation_alias=AliasChoices("KLING_MCP_POLL_LEASE"),
-        description="Seconds without a heartbeat after which another instance takes over an instance's jobs.",
+        description="Seconds without a heartbeat after which another instance takes over an instance's jobs "
+        "and the storyboards it makes.",
     )
     # Under the ~60 s after which MCP clients commonly cancel a call; the agent calls again to wait longer.
     max_wait_s: float = Field(55.0, gt=0, validation_alias=AliasChoices("KLING_MCP_MAX_WAIT"))
