@@ -70,13 +70,17 @@ async def _tick_times(url: str, location: Path | str, n: int, rounds: int = 15) 
     follows a pause as well, so that both are timed from the same idle state."""
     ledger = Ledger(location)
     written: list[int] = []
-    for method in ("advance_progress", "update_many"):
-        def counted(*args: Any, _write: Any = getattr(ledger, method), **kwargs: Any) -> Any:
-            result = _write(*args, **kwargs)
+
+    def counting(write: Any) -> Any:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            result = write(*args, **kwargs)
             written.append(len(result))
             return result
 
-        setattr(ledger, method, counted)
+        return counted
+
+    for method in ("advance_progress", "update_many"):
+        setattr(ledger, method, counting(getattr(ledger, method)))
     client = RunwareClient(KEY, url)
     jobs = JobService(client, ledger, poll_initial_s=3600, poll_max_s=3600)  # the bench drives the ticks
     try:

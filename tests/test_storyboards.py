@@ -42,8 +42,9 @@ async def emu():
 
 
 def settings_for(url: str, tmp_path: Path, **kw: Any) -> Settings:
-    options: dict[str, Any] = dict(api_key=KEY, base_url=url, data_dir=tmp_path / "data", output_dir=tmp_path / "out",
-                                   media_roots=[tmp_path / "media"], poll_initial_s=0.1, poll_max_s=0.3)  # fmt: skip
+    options: dict[str, Any] = {"api_key": KEY, "base_url": url, "data_dir": tmp_path / "data",
+                               "output_dir": tmp_path / "out", "media_roots": [tmp_path / "media"],
+                               "poll_initial_s": 0.1, "poll_max_s": 0.3}  # fmt: skip
     return Settings(**(options | kw))
 
 
@@ -247,7 +248,7 @@ async def test_kill_9_between_clips_then_restart_completes_with_three_submission
 async def test_two_instances_on_one_ledger_make_a_storyboard_once(
     emu, tmp_path: Path, ledger_at: Path | str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import kling_mcp.video as video
+    from kling_mcp import video
 
     taken: list[Any] = []
     joined: list[Any] = []
