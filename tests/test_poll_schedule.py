@@ -234,7 +234,10 @@ async def test_on_postgresql_a_waiter_elsewhere_is_told_of_an_end_as_it_commits(
             # Its listening connection dropped (a database restart, a proxy's idle timeout): an end written while
             # no one listened is still learnt, once the feed is back.
             second = await poller.submit(request(), "text_to_video")
+            listen = f'LISTEN "{waiter.ledger._engine.channel}"'  # noqa: SLF001 - this ledger's listeners alone
             with psycopg.connect(postgres_dsn, autocommit=True) as admin:
-                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'")
+                ended = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = %s",
+                                      (listen,)).fetchall()  # fmt: skip
+            assert ended
             done, ended = await waiter.wait(second.task_uuid, 10)
     assert ended and done is not None and done.status == "success"
