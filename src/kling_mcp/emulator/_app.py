@@ -64,7 +64,8 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> JSON
 
 def _echoed(body: dict[str, Any], header: str | None) -> dict[str, Any]:
     """The answer with the request's Authorization header echoed into every field of every error
-    (message, parameter, documentation, allowed values, a nested object), as a careless provider might."""
+    (message, parameter, documentation, allowed values, a nested object), as a careless provider might;
+    as it is when there is no header to echo (no echo_key fault)."""
     if not header:
         return body
 
@@ -163,7 +164,7 @@ class EmulatorApp:
 
         outcome = emulator.handle(body, str(request.base_url).rstrip("/"))
         self.webhooks.schedule_new()
-        answer = _echoed(outcome.body(), echo) if echo else outcome.body()
+        answer = _echoed(outcome.body(), echo)
         match fault.kind if fault is not None else None:
             case "drop_after_read":
                 await self._drop(outcome, send, "drop_after_read")
@@ -215,7 +216,7 @@ class EmulatorApp:
 
     def _http_fault(self, fault: Fault, body: Any, echo: str | None = None) -> Response:
         if fault.kind == "http_401":
-            return _json(401, _echoed(_UNAUTHORIZED, echo) if echo else _UNAUTHORIZED)
+            return _json(401, _echoed(_UNAUTHORIZED, echo))
         if fault.kind == "http_400_bare":
             return Response(b"Bad Request", status_code=400, media_type="text/plain")
         if fault.kind == "task_throttled":
@@ -224,7 +225,7 @@ class EmulatorApp:
             errors = [{"code": "rateLimitExceeded", "message": "Too many requests for this task; try again shortly.",
                        "taskType": t.get("taskType"), "taskUUID": t.get("taskUUID")} for t in tasks]  # fmt: skip
             answer = {"errors": errors, "data": []}
-            return _json(200, _echoed(answer, echo) if echo else answer)
+            return _json(200, _echoed(answer, echo))
         status, code, message = _HTTP_FAULT_ERRORS[fault.kind]
         tasks = [t for t in body if isinstance(t, dict)] if isinstance(body, list) else []
         errors = [
@@ -234,7 +235,7 @@ class EmulatorApp:
         ]  # fmt: skip
         headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.kind == "http_429" else None
         answer = {"errors": errors, "data": []}
-        return _json(status, _echoed(answer, echo) if echo else answer, headers)
+        return _json(status, _echoed(answer, echo), headers)
 
     @staticmethod
     async def _drop(outcome: Outcome, send: Send, kind: str) -> None:
