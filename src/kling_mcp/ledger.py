@@ -381,12 +381,6 @@ class Ledger:
         with self._engine.transaction(write=True) as tx:
             return tx.run(sql, params) == 1
 
-    def storyboards_active(self) -> list[dict[str, Any]]:
-        """Storyboards still being made (or waiting on a retry), oldest first."""
-        with self._engine.transaction(write=False) as tx:
-            rows = tx.rows(f"SELECT data FROM storyboards WHERE status IN ({_ACTIVE_BOARDS}) ORDER BY created_at")  # noqa: S608
-        return [json.loads(r["data"]) for r in rows]
-
     def claim_storyboards(self, owner: str, *, lease_s: float, now: float | None = None) -> list[dict[str, Any]]:
         """The active storyboards ``owner`` makes from now on, oldest first, its heartbeat renewed on each: those
         it made already, those no one makes, and those whose maker has been silent for ``lease_s`` (taken over).
@@ -474,7 +468,7 @@ class Ledger:
                 after = tx.row(f"UPDATE jobs SET {columns} WHERE task_uuid = ? RETURNING {returning}",  # noqa: S608
                                (*values, task_uuid))  # fmt: skip
                 if after is not None:
-                    updated[task_uuid] = _job(after | {"payload": "{}", "estimate": None} if states_only else after)
+                    updated[task_uuid] = _job_state(after) if states_only else _job(after)
                     announced.append(task_uuid)
             # Most of a tick: jobs whose progress alone moved. One statement per slice, not a round trip per job.
             for part in chunks(progressed):
@@ -484,7 +478,7 @@ class Ledger:
                     f" RETURNING {returning}", (now, *params),
                 )  # fmt: skip  # noqa: S608
                 for after in rows:
-                    updated[after["task_uuid"]] = _job(after | {"payload": "{}", "estimate": None} if states_only else after)
+                    updated[after["task_uuid"]] = _job_state(after) if states_only else _job(after)
             _add_spend(tx, spend)
             self._engine.announce(tx, announced)
         return updated
@@ -535,7 +529,7 @@ class Ledger:
         with self._engine.transaction(write=False) as tx:
             for part in chunks(wanted):
                 for row in tx.rows(f"SELECT {_STATE_COLUMNS} FROM jobs WHERE task_uuid IN ({expand(len(part))})", part):  # noqa: S608
-                    found[row["task_uuid"]] = _job(row | {"payload": "{}", "estimate": None})
+                    found[row["task_uuid"]] = _job_state(row)
         return found
 
     def recent(self, limit: int = 20) -> list[JobRecord]:
@@ -729,6 +723,11 @@ def _json(text: str) -> Any:
     if text == "[]":
         return []
     return {} if text == "{}" else json.loads(text)
+
+
+def _job_state(row: Row) -> JobRecord:
+    """A job read as a poll tick reads it (``_STATE_COLUMNS``): its payload and estimate left empty."""
+    return _job(row | {"payload": "{}", "estimate": None})
 
 
 def _job(row: Row) -> JobRecord:
