@@ -89,8 +89,8 @@ def _error(kind: str, message: str, **extra: Any) -> CallToolResult:
     return CallToolResult(is_error=True, structured_content=body, content=[TextContent(type="text", text=json.dumps(body, indent=1))])
 
 
-def _ledger_unavailable(exc: LedgerUnavailable) -> CallToolResult:
-    return _error("ledger_unavailable", str(exc), **exc.to_dict())
+def _ledger_refusal(exc: LedgerUnavailable) -> Refusal:
+    return Refusal("ledger_unavailable", str(exc), exc.to_dict())
 
 
 class _LedgerDown:
@@ -102,7 +102,7 @@ class _LedgerDown:
         self.exc = exc
 
     def refusal(self) -> Refusal:
-        return Refusal("ledger_unavailable", str(self.exc), self.exc.to_dict())
+        return _ledger_refusal(self.exc)
 
 
 def _refused(refusal: Refusal) -> CallToolResult:
@@ -530,7 +530,7 @@ def flat_tool(
         try:
             return await handler(ctx, arguments or {}, **values)
         except LedgerUnavailable as exc:
-            return _ledger_unavailable(exc)
+            return _refused(_ledger_refusal(exc))
 
     call.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
     call.__annotations__ = hints
