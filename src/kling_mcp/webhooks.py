@@ -24,13 +24,11 @@ import anyio
 
 from .jobs import JobService
 from .ledger import Ledger, LedgerUnavailable
-from .runware import ProviderError, TaskUpdate, scrub
+from .runware import WEBHOOK_SECRET_PREFIX, ProviderError, TaskUpdate, scrub
 
 log = logging.getLogger("kling_mcp.webhooks")
 
 WEBHOOK_PATH = "/runware/webhook/"  # followed by the task's UUID
-# A prefix that scrub() recognises, so a secret echoed back in a provider's message is masked there too.
-SECRET_PREFIX = "kmwh_"
 # A result delivery is a few hundred bytes; anything far larger is not Runware's.
 MAX_BODY_BYTES = 256 * 1024
 
@@ -45,7 +43,8 @@ class WebhookIssuer:
     async def attach(self, payload: dict[str, Any]) -> dict[str, Any]:
         """The payload with its ``webhookURL``; the secret's digest is in the ledger before it returns."""
         task_uuid = payload["taskUUID"]
-        secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+        # A prefix scrub() recognises, so a secret echoed back in a provider's message is masked there too.
+        secret = WEBHOOK_SECRET_PREFIX + secrets.token_urlsafe(32)
         await anyio.to_thread.run_sync(self.ledger.webhook_secret_put, task_uuid, secret)
         return {**payload, "webhookURL": f"{self.base}{task_uuid}?token={secret}"}
 

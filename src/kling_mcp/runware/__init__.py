@@ -3,7 +3,7 @@
 from ._client import RunwareClient, SubmitResult, TaskRecord, TaskUpdate
 from ._codes import CODES, REFUSALS, ErrorCategory, category_of
 from ._errors import NEXT_STEP, ProviderError, RunwareError, categorise
-from ._secrets import register_secret, scrub
+from ._secrets import WEBHOOK_SECRET_PREFIX, register_secret, scrub
 
 __all__ = [
     "CODES",
@@ -16,6 +16,7 @@ __all__ = [
     "SubmitResult",
     "TaskRecord",
     "TaskUpdate",
+    "WEBHOOK_SECRET_PREFIX",
     "categorise",
     "category_of",
     "register_secret",

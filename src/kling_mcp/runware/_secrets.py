@@ -17,7 +17,8 @@ MASK = "***"
 _MIN_LENGTH = 6
 
 # Each job's webhook secret (see webhooks.py) is one of many, never registered: it is known by its prefix.
-_WEBHOOK_SECRET = re.compile(r"kmwh_[A-Za-z0-9_-]+")
+WEBHOOK_SECRET_PREFIX = "kmwh_"
+_WEBHOOK_SECRET = re.compile(re.escape(WEBHOOK_SECRET_PREFIX) + r"[A-Za-z0-9_-]+")
 
 # What JSON may write other than as itself, besides \u escapes: a secret holding one may not appear verbatim.
 _ESCAPABLE = re.compile(r'["\\/\x00-\x1f]')
@@ -41,7 +42,7 @@ def may_hold_secret(raw: str) -> bool:
     registered secret, no webhook secret prefix and no \\u escape (which could spell one) is in it. A secret
     with a character JSON may escape anyway is never ruled out this way. Lets a large answer with
     nothing to mask skip the walk through every value."""
-    if "\\u" in raw or "kmwh_" in raw:
+    if "\\u" in raw or WEBHOOK_SECRET_PREFIX in raw:
         return True
     return any(secret in raw or _ESCAPABLE.search(secret) for secret in _secrets)
 
@@ -56,7 +57,7 @@ def _scrub(value: Any, secrets: tuple[str, ...]) -> Any:
         for secret in secrets:
             if secret in value:
                 value = value.replace(secret, MASK)
-        return _WEBHOOK_SECRET.sub(MASK, value) if "kmwh_" in value else value
+        return _WEBHOOK_SECRET.sub(MASK, value) if WEBHOOK_SECRET_PREFIX in value else value
     if isinstance(value, dict):
         return {_scrub(k, secrets): _scrub(v, secrets) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
