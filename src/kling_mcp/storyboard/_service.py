@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -233,8 +233,6 @@ def _planned_job(checked: Checked) -> JobRecord:
 
 
 def _in_clip(index: int, violation: Violation) -> Violation:
-    from dataclasses import replace
-
     return replace(violation, field=f"clips[{index}].{violation.field}",
                    fix=violation.fix.replace("'", f"'clips[{index}].", 1) if violation.fix.count("'") >= 2 else violation.fix)  # fmt: skip
 
@@ -244,15 +242,11 @@ def _continuing(violation: Violation, index: int) -> Violation:
     agent did not write, so the fix says where it comes from and how to do without it."""
     if not violation.field.startswith(("duration", "first_frame", "aspect_ratio")):
         return violation
-    from dataclasses import replace
-
     return replace(violation, fix=f"{violation.fix} This clip starts on the previous clip's last frame; to start "
                    f"from text instead, set 'clips[{index}].continue_from_previous' to false.")  # fmt: skip
 
 
 def _total(violation: Violation) -> Violation:
-    from dataclasses import replace
-
     return replace(violation, field="total_cost" if violation.field == "cost" else violation.field,
                    message="The whole storyboard: " + violation.message[0].lower() + violation.message[1:])  # fmt: skip
 
