@@ -25,7 +25,7 @@ import anyio
 import httpx
 import stamina
 
-from ._codes import ErrorCategory
+from ._codes import BY_STATUS, ErrorCategory
 from ._errors import ProviderError, RunwareError, categorise
 from ._secrets import may_hold_secret, register_secret, scrub
 
@@ -203,14 +203,10 @@ class RunwareClient:
         status, body = answer.status, answer.body
         raw = body.get("errors") if isinstance(body, dict) else None
         errors = [ProviderError.parse(e, status=status) for e in raw] if isinstance(raw, list) else []
-        if status == 429 or status >= 502:
-            category: ErrorCategory = "capacity"
-        elif status >= 500:
-            category = "server"
-        elif status in (401, 403):
-            category = "auth"
-        elif status == 402:
-            category = "balance"
+        if status in (401, 402, 403, 429) or status >= 500:
+            # These statuses say what happened whatever code the body names (a 5xx not in the table: 501 a server
+            # error, 505 and above a gateway's).
+            category: ErrorCategory = BY_STATUS.get(status, "capacity" if status >= 502 else "server")
         elif status >= 400:
             category = categorise(errors[0].code if errors else None, status)
         else:
