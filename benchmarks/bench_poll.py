@@ -195,20 +195,10 @@ def _tick_table(counts: list[int], database_url: str | None) -> None:
     print("Tick time (median of 15, a second apart) vs a bare POST of the same getResponse body; 'written': the")
     print("jobs a tick wrote (median), every one whose progress moved:")
     print(f"{'engine':>11} {'jobs':>5} {'written':>8} {'tick ms':>8} {'POST ms':>8} {'ratio':>6}")
-    engines: list[tuple[str, str | None]] = [("sqlite", None)] + ([("postgresql", database_url)] if database_url else [])
-    for engine, dsn in engines:
+    for engine, dsn in _engines(database_url):
         for n in counts:
-            with _emulator_process() as url, tempfile.TemporaryDirectory() as tmp:
-                schema = None
-                if dsn is None:
-                    location: Path | str = Path(tmp) / "l.db"
-                else:
-                    location, schema = _fresh_schema(dsn)
-                try:
-                    tick, post, written = anyio.run(_tick_times, url, location, n)
-                finally:
-                    if schema is not None:
-                        _drop_schema(dsn, schema)  # type: ignore[arg-type]
+            with _emulator_process() as url, _new_ledger(dsn) as location:
+                tick, post, written = anyio.run(_tick_times, url, location, n)
             print(f"{engine:>11} {n:>5} {written:>8.0f} {tick:>8.1f} {post:>8.1f} {tick / post:>6.2f}")
 
 
@@ -235,6 +225,25 @@ def _emulator_process() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def _engines(database_url: str | None) -> list[tuple[str, str | None]]:
+    return [("sqlite", None)] + ([("postgresql", database_url)] if database_url else [])
+
+
+@contextlib.contextmanager
+def _new_ledger(dsn: str | None) -> Iterator[Path | str]:
+    """Where a new ledger goes: a SQLite file in a temporary folder, or a schema of its own in the PostgreSQL
+    database ``dsn``, dropped afterwards."""
+    if dsn is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield Path(tmp) / "l.db"
+        return
+    location, schema = _fresh_schema(dsn)
+    try:
+        yield location
+    finally:
+        _drop_schema(dsn, schema)
 
 
 def _fresh_schema(dsn: str) -> tuple[str, str]:
@@ -311,17 +320,9 @@ async def _told_elsewhere(location: Path | str, n: int = 20) -> list[float]:
 def _told_table(database_url: str | None) -> None:
     print("\nA waiter on another instance learns that a job ended (20 jobs), ms after the poller wrote it:")
     print(f"{'engine':>11} {'p50':>7} {'max':>7}")
-    for engine, dsn in [("sqlite", None)] + ([("postgresql", database_url)] if database_url else []):
-        with tempfile.TemporaryDirectory() as tmp:
-            schema = None
-            location: Path | str = Path(tmp) / "l.db"
-            if dsn is not None:
-                location, schema = _fresh_schema(dsn)
-            try:
-                delays = anyio.run(_told_elsewhere, location)
-            finally:
-                if schema is not None:
-                    _drop_schema(dsn, schema)  # type: ignore[arg-type]
+    for engine, dsn in _engines(database_url):
+        with _new_ledger(dsn) as location:
+            delays = anyio.run(_told_elsewhere, location)
         print(f"{engine:>11} {statistics.median(delays):>7.1f} {max(delays):>7.1f}")
 
 
