@@ -21,7 +21,7 @@ import logging
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
@@ -512,24 +512,22 @@ class Ledger:
 
     def get_many(self, task_uuids: Iterable[str]) -> dict[str, JobRecord]:
         """Several jobs in one read (a poll tick's worth); those the ledger does not have are left out."""
-        wanted = sorted(set(task_uuids))
-        found: dict[str, JobRecord] = {}
-        with self._engine.transaction(write=False) as tx:
-            for part in chunks(wanted):
-                for row in tx.rows(f"SELECT * FROM jobs WHERE task_uuid IN ({expand(len(part))})", part):  # noqa: S608
-                    found[row["task_uuid"]] = _job(row)
-        return found
+        return self._read_many(task_uuids, "*", _job)
 
     def poll_states(self, task_uuids: Iterable[str]) -> dict[str, JobRecord]:
         """Several jobs as a poll tick merges Runware's answers into them: every field but the payload and
         the estimate (left empty; read the job with ``get`` where they are needed), so that a tick over
         hundreds of jobs does not decode their requests."""
-        wanted = sorted(set(task_uuids))
+        return self._read_many(task_uuids, _STATE_COLUMNS, _job_state)
+
+    def _read_many(
+        self, task_uuids: Iterable[str], columns: str, record: Callable[[Row], JobRecord]
+    ) -> dict[str, JobRecord]:  # fmt: skip
         found: dict[str, JobRecord] = {}
         with self._engine.transaction(write=False) as tx:
-            for part in chunks(wanted):
-                for row in tx.rows(f"SELECT {_STATE_COLUMNS} FROM jobs WHERE task_uuid IN ({expand(len(part))})", part):  # noqa: S608
-                    found[row["task_uuid"]] = _job_state(row)
+            for part in chunks(sorted(set(task_uuids))):
+                for row in tx.rows(f"SELECT {columns} FROM jobs WHERE task_uuid IN ({expand(len(part))})", part):  # noqa: S608
+                    found[row["task_uuid"]] = record(row)
         return found
 
     def recent(self, limit: int = 20) -> list[JobRecord]:
